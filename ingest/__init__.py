@@ -1,0 +1,3 @@
+"""walake: a local-first WhatsApp analytics lake."""
+
+__version__ = "0.1.0"

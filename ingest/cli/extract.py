@@ -1,0 +1,3 @@
+"""Placeholder until its commands land."""
+
+commands: list = []

@@ -1,0 +1,130 @@
+"""The manifest: the lake's commit point, its batch list, cursors and run history.
+
+A batch exists once the manifest that lists it has been saved; files the manifest does
+not list are leftovers of an interrupted write. Saving writes a new file and renames it
+over the old one, keeping the previous good copy as manifest.json.bak.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from copy import deepcopy
+from pathlib import Path
+from typing import Any
+
+from ingest.errors import ManifestCorrupt, ManifestVersionTooNew
+from ingest.lake.files import write_bytes_atomic
+
+MANIFEST_NAME = "manifest.json"
+MANIFEST_VERSION = 1
+RUN_HISTORY = 100
+
+
+def _empty() -> dict[str, Any]:
+    return {
+        "version": MANIFEST_VERSION,
+        "next_batch_seq": 1,
+        "batches": {},
+        "cursors": {},
+        "chats": {},
+        "imports": {},
+        "runs": [],
+    }
+
+
+# Migrations from version N to N+1, applied in order on load.
+MIGRATIONS: list = []
+
+
+class Manifest:
+    """In-memory view of manifest.json; `save` makes changes durable."""
+
+    def __init__(self, lake: Path, data: dict[str, Any]) -> None:
+        self.lake = lake
+        self.data = data
+
+    @property
+    def path(self) -> Path:
+        return self.lake / MANIFEST_NAME
+
+    @classmethod
+    def load(cls, lake: Path) -> Manifest:
+        """Read the manifest of `lake`; an absent one is an empty lake."""
+        path = lake / MANIFEST_NAME
+        if not path.exists():
+            return cls(lake, _empty())
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ManifestCorrupt(path, str(exc)) from exc
+        if not isinstance(data, dict) or "version" not in data:
+            raise ManifestCorrupt(path, "no version field")
+        version = data["version"]
+        if version > MANIFEST_VERSION:
+            raise ManifestVersionTooNew(path, version, MANIFEST_VERSION)
+        for migrate in MIGRATIONS[version - 1 :]:
+            data = migrate(data)
+        merged = _empty() | data
+        return cls(lake, merged)
+
+    def save(self) -> None:
+        if self.path.exists():
+            shutil.copy2(self.path, self.path.with_name(MANIFEST_NAME + ".bak"))
+        payload = json.dumps(self.data, indent=1, sort_keys=True, ensure_ascii=False)
+        write_bytes_atomic(self.path, payload.encode("utf-8"))
+
+    # Batches
+
+    def take_batch_id(self) -> str:
+        seq = self.data["next_batch_seq"]
+        self.data["next_batch_seq"] = seq + 1
+        return f"b{seq:08d}"
+
+    @property
+    def batches(self) -> dict[str, dict[str, Any]]:
+        return self.data["batches"]
+
+    def record_batch(self, batch_id: str, info: dict[str, Any]) -> None:
+        self.data["batches"][batch_id] = info
+
+    def parquet_files(self, layer: str = "messages") -> list[Path]:
+        """Absolute paths of the recorded Parquet files of one layer, in batch order."""
+        files = []
+        for batch_id in sorted(self.batches):
+            relative = self.batches[batch_id].get("files", {}).get(layer)
+            if relative:
+                files.append(self.lake / relative)
+        return files
+
+    def recorded_paths(self) -> set[str]:
+        paths: set[str] = set()
+        for info in self.batches.values():
+            paths.update(info.get("files", {}).values())
+        return paths
+
+    # Cursors, keyed by source instance then chat id
+
+    def cursor(self, source_key: str, chat_id: str) -> dict[str, Any] | None:
+        found = self.data["cursors"].get(source_key, {}).get(chat_id)
+        return deepcopy(found) if found is not None else None
+
+    def set_cursor(self, source_key: str, chat_id: str, cursor: dict[str, Any]) -> None:
+        self.data["cursors"].setdefault(source_key, {})[chat_id] = cursor
+
+    def cursors(self, source_key: str) -> dict[str, dict[str, Any]]:
+        return self.data["cursors"].get(source_key, {})
+
+    # Chats and runs
+
+    def note_chat(self, chat_id: str, name: str | None, is_group: bool) -> None:
+        self.data["chats"][chat_id] = {"name": name, "is_group": is_group}
+
+    def record_run(self, run: dict[str, Any]) -> None:
+        runs = self.data["runs"]
+        runs.append(run)
+        del runs[:-RUN_HISTORY]
+
+    @property
+    def runs(self) -> list[dict[str, Any]]:
+        return self.data["runs"]

@@ -1,0 +1,220 @@
+"""LakeWriter: the single writer of a lake. Takes the lock, lands batches, records them.
+
+A batch is landed in three steps, each safe to interrupt:
+1. the raw payload (.jsonl.zst) and the typed rows (.parquet) are written under
+   temporary names, fsynced and renamed into their partitions;
+2. the manifest gains the batch and the cursors it moves, and is saved atomically;
+3. only now does the batch count. Files from step 1 whose manifest save never
+   happened are removed when the next writer opens the lake.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import io
+import logging
+import os
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import polars as pl
+import zstandard
+
+from ingest.errors import LakeLocked
+from ingest.lake.files import (
+    TEMP_PREFIX,
+    ensure_private_dir,
+    fsync_dir,
+    publish,
+    temp_path_for,
+)
+from ingest.lake.manifest import Manifest
+from ingest.schema import MESSAGE_SCHEMA
+
+log = logging.getLogger(__name__)
+
+LOCK_NAME = ".lock"
+LAYERS = ("raw", "messages")
+_encoder = msgspec.json.Encoder()
+
+
+@dataclass(frozen=True)
+class BatchInfo:
+    batch_id: str
+    source: str
+    rows: int
+    raw_bytes: int
+    parquet_bytes: int
+    chats: tuple[str, ...]
+
+
+@dataclass
+class CursorMove:
+    """A cursor that moves when its batch is recorded."""
+
+    source_key: str
+    chat_id: str
+    cursor: dict[str, Any]
+
+
+@dataclass
+class PendingBatch:
+    source: str
+    rows: list[dict] = field(default_factory=list)
+    raw: list[dict] = field(default_factory=list)
+    moves: list[CursorMove] = field(default_factory=list)
+    chats: dict[str, tuple[str | None, bool]] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def acquire_lock(lake: Path) -> int:
+    """Take the lake's writer lock or fail at once; released when the process ends."""
+    path = lake / LOCK_NAME
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "unknown"
+        os.close(fd)
+        raise LakeLocked(lake, holder) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"pid {os.getpid()}".encode(), 0)
+    return fd
+
+
+def remove_leftovers(lake: Path, manifest: Manifest) -> list[str]:
+    """Delete batch files no recorded batch owns (a crash between write and record)."""
+    recorded = manifest.recorded_paths()
+    removed = []
+    for layer in LAYERS:
+        root = lake / layer
+        if not root.exists():
+            continue
+        for path in root.rglob("*"):
+            if not path.is_file():
+                continue
+            relative = path.relative_to(lake).as_posix()
+            if path.name.startswith(TEMP_PREFIX) or relative not in recorded:
+                path.unlink()
+                removed.append(relative)
+    if removed:
+        log.warning("removed %d unrecorded batch file(s) left by an interrupted run",
+                    len(removed))
+    return removed
+
+
+def frame_rows(rows: list[dict], batch_id: str, ingested_at: datetime) -> pl.DataFrame:
+    columns = {name: [row.get(name) for row in rows] for name in MESSAGE_SCHEMA}
+    columns["batch_id"] = [batch_id] * len(rows)
+    columns["ingested_at"] = [ingested_at] * len(rows)
+    return pl.DataFrame(columns, schema=MESSAGE_SCHEMA, strict=False)
+
+
+def encode_raw(raw: Iterable[dict]) -> bytes:
+    buffer = io.BytesIO()
+    with zstandard.ZstdCompressor(level=6).stream_writer(buffer, closefd=False) as out:
+        for record in raw:
+            out.write(_encoder.encode(record))
+            out.write(b"\n")
+    return buffer.getvalue()
+
+
+class LakeWriter:
+    """Opens a lake for writing. Use as a context manager; one per lake at a time."""
+
+    def __init__(self, lake: Path) -> None:
+        self.lake = lake
+        self._lock_fd: int | None = None
+        self.manifest: Manifest | None = None
+        self.leftovers: list[str] = []
+
+    @classmethod
+    def open(cls, lake: Path) -> LakeWriter:
+        writer = cls(Path(lake))
+        writer.__enter__()
+        return writer
+
+    def __enter__(self) -> LakeWriter:
+        ensure_private_dir(self.lake)
+        self._lock_fd = acquire_lock(self.lake)
+        self.manifest = Manifest.load(self.lake)
+        self.leftovers = remove_leftovers(self.lake, self.manifest)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def partition(self, layer: str, source: str, now: datetime) -> Path:
+        folder = self.lake / layer / f"src={source}" / f"day={now:%Y-%m-%d}"
+        return ensure_private_dir(folder)
+
+    def commit(self, batch: PendingBatch) -> BatchInfo:
+        """Land one batch and record it; the cursors it carries move with it."""
+        assert self.manifest is not None, "use LakeWriter as a context manager"
+        manifest = self.manifest
+        now = datetime.now(UTC)
+        batch_id = manifest.take_batch_id()
+
+        raw_path = self.partition("raw", batch.source, now) / f"{batch_id}.jsonl.zst"
+        raw_bytes = self._write_file(raw_path, encode_raw(batch.raw))
+        parquet_path = self.partition("messages", batch.source, now) / f"{batch_id}.parquet"
+        frame = frame_rows(batch.rows, batch_id, now)
+        parquet_bytes = self._write_parquet(parquet_path, frame)
+
+        chats = tuple(sorted(batch.chats))
+        manifest.record_batch(batch_id, {
+            "source": batch.source,
+            "rows": len(batch.rows),
+            "raw_records": len(batch.raw),
+            "created_at": now.isoformat(),
+            "chats": list(chats),
+            "files": {
+                "raw": raw_path.relative_to(self.lake).as_posix(),
+                "messages": parquet_path.relative_to(self.lake).as_posix(),
+            },
+            "bytes": {"raw": raw_bytes, "messages": parquet_bytes},
+            **batch.extra,
+        })
+        for chat_id, (name, is_group) in batch.chats.items():
+            manifest.note_chat(chat_id, name, is_group)
+        for move in batch.moves:
+            manifest.set_cursor(move.source_key, move.chat_id, move.cursor)
+        manifest.save()
+        return BatchInfo(batch_id, batch.source, len(batch.rows), raw_bytes,
+                         parquet_bytes, chats)
+
+    def _write_file(self, path: Path, data: bytes) -> int:
+        temp = temp_path_for(path)
+        with open(temp, "wb", opener=_private_opener) as handle:
+            handle.write(data)
+        publish(temp, path)
+        return len(data)
+
+    def _write_parquet(self, path: Path, frame: pl.DataFrame) -> int:
+        temp = temp_path_for(path)
+        frame.write_parquet(temp, compression="zstd", compression_level=6)
+        publish(temp, path)
+        return path.stat().st_size
+
+    def record_run(self, run: dict[str, Any]) -> None:
+        assert self.manifest is not None
+        self.manifest.record_run(run)
+        self.manifest.save()
+
+
+def _private_opener(path: str, flags: int) -> int:
+    return os.open(path, flags, 0o600)
+
+
+
+__all__ = ["BatchInfo", "CursorMove", "LakeWriter", "PendingBatch", "fsync_dir"]

@@ -1,0 +1,98 @@
+"""The normalized message row: its columns, types and identity key.
+
+Every source (MCP, the bridge store, exports) produces rows of this shape, and the
+identity key is computed here for all of them, so the same message reached through
+two sources is the same row in the lake.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+
+import polars as pl
+
+# Column name -> Polars type of the typed (Parquet) layer, in file order.
+MESSAGE_SCHEMA: dict[str, pl.DataType] = {
+    "message_key": pl.String(),
+    "source": pl.String(),
+    "source_message_id": pl.String(),
+    "chat_id": pl.String(),
+    "chat_name": pl.String(),
+    "is_group": pl.Boolean(),
+    "sender_id": pl.String(),
+    "sender_name": pl.String(),
+    "is_from_me": pl.Boolean(),
+    "sent_at": pl.Datetime("us", "UTC"),
+    "sent_at_local": pl.Datetime("us"),
+    "utc_offset_minutes": pl.Int32(),
+    "text": pl.String(),
+    "media_type": pl.String(),
+    "media_filename": pl.String(),
+    "media_size": pl.Int64(),
+    "is_system": pl.Boolean(),
+    "is_deleted": pl.Boolean(),
+    "is_edited": pl.Boolean(),
+    "batch_id": pl.String(),
+    "ingested_at": pl.Datetime("us", "UTC"),
+}
+
+# Columns a source fills in; the lake adds message_key, batch_id and ingested_at.
+SOURCE_COLUMNS = [c for c in MESSAGE_SCHEMA if c not in ("batch_id", "ingested_at")]
+
+KEY_SEPARATOR = "\x1f"
+
+
+def key_text(text: str | None) -> str:
+    """The text as it enters the identity key: NFC, line ends unified, no outer space."""
+    if not text:
+        return ""
+    return unicodedata.normalize("NFC", text.replace("\r\n", "\n")).strip()
+
+
+def local_second(ts: datetime) -> str:
+    """A local wall time truncated to the second, as it enters the identity key."""
+    return ts.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def message_key(chat_id: str, local_ts: datetime, text: str | None, ordinal: int) -> str:
+    """The deterministic identity of one message (32 hex characters)."""
+    parts = (chat_id, local_second(local_ts), key_text(text), str(ordinal))
+    digest = hashlib.blake2b(KEY_SEPARATOR.join(parts).encode(), digest_size=16)
+    return digest.hexdigest()
+
+
+class OrdinalCounter:
+    """Numbers identical (chat, second, text) rows 0, 1, 2 ... in arrival order.
+
+    Identical rows are interchangeable, so any k of n identical rows get the keys of
+    ordinals 0..k-1; a later pull that sees all n adds exactly the missing ones.
+    One counter must span every page of one pull of one chat, and a pull must not
+    see a row twice (sources page by whole seconds to guarantee that).
+    """
+
+    def __init__(self) -> None:
+        self._seen: Counter[tuple[str, str, str]] = Counter()
+
+    def assign(self, row: dict) -> dict:
+        ident = (row["chat_id"], local_second(row["sent_at_local"]), key_text(row["text"]))
+        ordinal = self._seen[ident]
+        self._seen[ident] += 1
+        row["message_key"] = message_key(
+            row["chat_id"], row["sent_at_local"], row["text"], ordinal
+        )
+        return row
+
+
+def with_keys(rows: Iterable[dict]) -> Iterator[dict]:
+    """Give every row its message_key, numbering identical rows in order."""
+    counter = OrdinalCounter()
+    for row in rows:
+        yield counter.assign(row)
+
+
+def empty_message_frame() -> pl.DataFrame:
+    return pl.DataFrame(schema=MESSAGE_SCHEMA)
