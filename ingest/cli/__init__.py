@@ -11,7 +11,7 @@ import click
 from ingest.errors import IngestError
 
 # Each module defines `commands`, a list of click commands to add to the group.
-COMMAND_MODULES = ("extract", "config_cmd", "diagnostics", "report", "imports")
+COMMAND_MODULES = ("extract", "demo", "config_cmd", "diagnostics", "report", "imports")
 
 
 class WalakeGroup(click.Group):

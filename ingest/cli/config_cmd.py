@@ -1,3 +1,56 @@
-"""Placeholder until its commands land."""
+"""`walake config`: presets, the effective configuration, validation."""
 
-commands: list = []
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import click
+
+from ingest.config import CONFIG_NAME, PRESETS, load_config, parse_config, preset, to_toml
+
+
+@click.command(name="config")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              help=f"Config file to use or write (default ./{CONFIG_NAME}).")
+@click.option("--preset", "preset_name", type=click.Choice(list(PRESETS)),
+              help="Write this preset's limits into the config file.")
+@click.option("--show", is_flag=True, help="Print the effective configuration.")
+@click.option("--validate", is_flag=True, help="Check the config file and exit.")
+def config(config_path: Path | None, preset_name: str | None, show: bool,
+           validate: bool) -> None:
+    """Choose a preset, show or validate the configuration.
+
+    A preset sets the extraction, monitoring and performance limits and keeps
+    your [source] section and lake path.
+
+    \b
+    Examples:
+        walake config --preset heavy
+        walake config --show
+    """
+    if preset_name:
+        target = config_path or Path(CONFIG_NAME)
+        write_preset(target, preset_name)
+        click.echo(f"Wrote the {preset_name} preset to {target}")
+    if validate:
+        current, path = load_config(config_path)
+        click.echo(f"{path or 'defaults (no config file)'}: valid")
+    if show or not (preset_name or validate):
+        current, path = load_config(config_path)
+        click.echo(f"# effective configuration, from {path or 'built-in defaults'}")
+        click.echo(to_toml(current))
+
+
+def write_preset(target: Path, name: str) -> None:
+    """Replace the limits in `target` with the preset's; keep source and lake."""
+    chosen = preset(name)
+    if target.exists():
+        kept, _ = load_config(target)
+        chosen = chosen.model_copy(update={"source": kept.source, "lake": kept.lake})
+    text = to_toml(chosen)
+    parse_config(tomllib.loads(text), target)  # what we write must read back
+    target.write_text(text, encoding="utf-8")
+
+
+commands = [config]

@@ -1,3 +1,53 @@
-"""Placeholder until its commands land."""
+"""`walake diagnostics`: is the server reachable and right, is the lake writable."""
 
-commands: list = []
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import click
+
+from ingest.cli.options import lake_option, resolve_lake
+from ingest.config import load_config, with_overrides
+from ingest.diagnose import Check, run_checks
+
+
+@click.command()
+@lake_option
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--store", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Check the built-in server over this bridge store instead.")
+@click.option("--profile", type=click.Choice(["lharries", "json"]))
+@click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
+def diagnostics(lake: Path | None, config_path: Path | None, store: Path | None,
+                profile: str | None, as_json: bool) -> None:
+    """Check the MCP server, its tools, its speed, and the lake folder.
+
+    Exits non-zero, with a remedy per failed check, when something is wrong.
+
+    \b
+    Example:
+        walake diagnostics
+    """
+    config, _ = load_config(config_path)
+    config = with_overrides(config, "source", profile=profile)
+    lake = resolve_lake(lake, Path(config.lake) if config.lake else None)
+    checks = asyncio.run(run_checks(config, lake, store))
+    show(checks, as_json)
+    if any(not c.ok for c in checks):
+        raise SystemExit(1)
+
+
+def show(checks: list[Check], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps([c.__dict__ for c in checks], indent=2))
+        return
+    for check in checks:
+        mark = click.style("ok  ", fg="green") if check.ok else click.style("FAIL", fg="red")
+        click.echo(f"{mark} {check.name}: {check.detail}")
+        if not check.ok and check.remedy:
+            click.echo(f"     fix: {check.remedy}")
+
+
+commands = [diagnostics]

@@ -1,3 +1,132 @@
-"""Placeholder until its commands land."""
+"""`walake extract` and `walake demo`: pull chats over MCP into the lake."""
 
-commands: list = []
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ingest.cli.options import lake_option, resolve_lake
+from ingest.cli.progress import extract_progress
+from ingest.config import Config, load_config, with_overrides
+from ingest.extract import ExtractOptions, ExtractSummary, last_run, run_extract
+from ingest.lake.writer import LakeWriter
+from ingest.sources.factory import make_mcp_sources
+from ingest.sources.mcp_client import open_errlog
+
+
+def extract_options(function):  # noqa: ANN001, ANN201 - a click decorator
+    """The options extract and demo share."""
+    decorators = [
+        lake_option,
+        click.option("--config", "config_path", type=click.Path(dir_okay=False,
+                     path_type=Path), help="Config file (default ./walake.toml)."),
+        click.option("--max-chats", type=int, help="Chats to pull, most recent first."),
+        click.option("--max-messages", type=int,
+                     help="Messages per chat to reach back in history, newest first."),
+        click.option("--batch-size", type=int, help="Chats per lake batch."),
+        click.option("--concurrency", type=int,
+                     help="Server processes pulling different chats at once."),
+        click.option("--resume", is_flag=True,
+                     help="Continue the last extract with its limits."),
+        click.option("--profile", type=click.Choice(["lharries", "json"]),
+                     help="Kind of MCP server (default lharries)."),
+        click.option("--timezone", help="Zone of the bridge's timestamps (IANA name)."),
+        click.option("--include-status", is_flag=True,
+                     help="Also pull the status@broadcast pseudo-chat."),
+        click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON."),
+        click.option("-q", "--quiet", is_flag=True, help="No progress bar."),
+        click.option("-v", "--verbose", is_flag=True, help="Debug logs on stderr."),
+    ]
+    for decorator in reversed(decorators):
+        function = decorator(function)
+    return function
+
+
+def effective_config(config: Config, flags: dict[str, Any], previous: dict | None) -> Config:
+    """Config with --resume's remembered limits, then the flags, applied."""
+    extraction = {
+        "max_chats": flags.get("max_chats"),
+        "max_messages_per_chat": flags.get("max_messages"),
+        "batch_size": flags.get("batch_size"),
+    }
+    if flags.get("resume") and previous:
+        remembered = previous.get("options", {})
+        extraction["max_chats"] = extraction["max_chats"] or remembered.get("max_chats")
+        extraction["max_messages_per_chat"] = (
+            extraction["max_messages_per_chat"] or remembered.get("max_messages")
+        )
+    config = with_overrides(config, "extraction", **extraction)
+    config = with_overrides(config, "performance",
+                            max_concurrent_requests=flags.get("concurrency"))
+    return with_overrides(config, "source", profile=flags.get("profile"),
+                          timezone=flags.get("timezone"))
+
+
+def run(lake: Path, config: Config, flags: dict[str, Any], store: Path | None,
+        show_progress: bool) -> ExtractSummary:
+    """Open the lake, build the sources and run the extract to the end."""
+    with LakeWriter(lake) as writer:
+        config = effective_config(config, flags, last_run(writer))
+        ex = config.extraction
+        local = store is not None  # a local file never needs pacing
+        options = ExtractOptions(
+            max_chats=ex.max_chats,
+            max_messages=ex.max_messages_per_chat,
+            batch_size=ex.batch_size,
+            memory_limit_mb=config.performance.memory_limit_mb,
+            chat_delay_seconds=0.0 if local else ex.chat_delay_seconds,
+            concurrency=config.performance.max_concurrent_requests,
+            include_status=flags.get("include_status", False) or ex.include_status_broadcast,
+        )
+        with open_errlog(lake) as errlog:
+            sources = make_mcp_sources(config, options.concurrency, store, errlog,
+                                       delays=not local)
+            with extract_progress(show_progress) as on_progress:
+                return asyncio.run(run_extract(writer, sources, options, on_progress))
+
+
+def report(summary: ExtractSummary, lake: Path, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps({"lake": str(lake), **summary.to_json()}, indent=2))
+        return
+    failed = f", {len(summary.failed_chats)} chats failed" if summary.failed_chats else ""
+    click.echo(
+        f"{summary.messages:,} new messages from {summary.chats_done} of "
+        f"{summary.chats_selected} chats in {summary.batches} batches "
+        f"({summary.seconds:.1f} s, {summary.rate:,.0f} msg/s){failed} -> {lake}"
+    )
+    for chat_id, error in summary.failed_chats.items():
+        click.echo(f"  failed: {chat_id}: {error}", err=True)
+
+
+@click.command()
+@extract_options
+@click.option("--store", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Pull this bridge store (messages.db) through the built-in server.")
+def extract(lake: Path | None, config_path: Path | None, store: Path | None,
+            as_json: bool, quiet: bool, verbose: bool, **flags: Any) -> None:
+    """Pull chats and messages from your WhatsApp MCP server into the lake.
+
+    Every run is incremental: each chat continues from its cursor, so a rerun
+    adds only what is new, and an interrupted run loses nothing.
+
+    \b
+    Example:
+        walake extract --max-chats 100 --max-messages 1000
+    """
+    from ingest.cli import setup_logging
+
+    config, _ = load_config(config_path)
+    setup_logging(verbose, config.resources.log_level)
+    lake = resolve_lake(lake, Path(config.lake) if config.lake else None)
+    summary = run(lake, config, flags, store, show_progress=not (quiet or as_json))
+    report(summary, lake, as_json)
+    if summary.failed_chats:
+        raise SystemExit(1)
+
+
+commands = [extract]

@@ -158,10 +158,17 @@ class LakeWriter:
         folder = self.lake / layer / f"src={source}" / f"day={now:%Y-%m-%d}"
         return ensure_private_dir(folder)
 
-    def commit(self, batch: PendingBatch) -> BatchInfo:
-        """Land one batch and record it; the cursors it carries move with it."""
+    def commit(self, batch: PendingBatch) -> BatchInfo | None:
+        """Land one batch and record it; the cursors it carries move with it.
+
+        A batch without rows only moves its cursors (nothing to write); None then.
+        """
         assert self.manifest is not None, "use LakeWriter as a context manager"
         manifest = self.manifest
+        if not batch.rows:
+            self._move_cursors(batch)
+            manifest.save()
+            return None
         now = datetime.now(UTC)
         batch_id = manifest.take_batch_id()
 
@@ -185,13 +192,17 @@ class LakeWriter:
             "bytes": {"raw": raw_bytes, "messages": parquet_bytes},
             **batch.extra,
         })
-        for chat_id, (name, is_group) in batch.chats.items():
-            manifest.note_chat(chat_id, name, is_group)
-        for move in batch.moves:
-            manifest.set_cursor(move.source_key, move.chat_id, move.cursor)
+        self._move_cursors(batch)
         manifest.save()
         return BatchInfo(batch_id, batch.source, len(batch.rows), raw_bytes,
                          parquet_bytes, chats)
+
+    def _move_cursors(self, batch: PendingBatch) -> None:
+        assert self.manifest is not None
+        for chat_id, (name, is_group) in batch.chats.items():
+            self.manifest.note_chat(chat_id, name, is_group)
+        for move in batch.moves:
+            self.manifest.set_cursor(move.source_key, move.chat_id, move.cursor)
 
     def _write_file(self, path: Path, data: bytes) -> int:
         temp = temp_path_for(path)

@@ -1,0 +1,73 @@
+"""`walake demo`: build the sample store, serve it over MCP, extract it, report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ingest.cli.extract import extract_options, report, run
+from ingest.cli.options import resolve_lake
+from ingest.config import load_config, with_overrides
+
+DEFAULT_STORE = Path("demo") / "messages.db"
+DEMO_ZONE = "Europe/London"
+WHOLE_STORE = 1_000_000_000
+
+
+@click.command()
+@extract_options
+@click.option("--store", type=click.Path(dir_okay=False, path_type=Path),
+              default=DEFAULT_STORE, show_default=True,
+              help="Bridge store to serve; generated here if it does not exist.")
+@click.option("--chats", type=int, default=50, show_default=True,
+              help="Chats in a generated store.")
+@click.option("--messages-per-chat", type=int, default=2000, show_default=True,
+              help="Messages per chat in a generated store.")
+@click.option("--no-report", is_flag=True, help="Do not print the report at the end.")
+def demo(lake: Path | None, config_path: Path | None, store: Path, chats: int,
+         messages_per_chat: int, no_report: bool, as_json: bool, quiet: bool,
+         verbose: bool, **flags: Any) -> None:
+    """Run the whole pipeline on generated sample data, no WhatsApp needed.
+
+    Builds a sample bridge store (if absent), serves it with the built-in MCP
+    server over stdio, extracts every chat into the lake and prints what landed.
+
+    \b
+    Example:
+        walake demo --lake lake
+    """
+    from ingest.cli import setup_logging
+    from ingest.demo.store import generate_store
+
+    setup_logging(verbose)
+    config, _ = load_config(config_path)
+    config = with_overrides(config, "source", timezone=flags.get("timezone") or DEMO_ZONE)
+    config = with_overrides(config, "extraction",
+                            max_chats=flags.get("max_chats") or WHOLE_STORE,
+                            max_messages_per_chat=flags.get("max_messages") or WHOLE_STORE)
+    lake = resolve_lake(lake, Path(config.lake) if config.lake else None)
+    if not store.exists():
+        store.parent.mkdir(parents=True, exist_ok=True)
+        if not quiet and not as_json:
+            click.echo(f"Generating a sample store: {chats} chats x "
+                       f"{messages_per_chat} messages -> {store}", err=True)
+        generate_store(store, chats=chats, messages_per_chat=messages_per_chat,
+                       tz=DEMO_ZONE)
+    flags = {**flags, "max_chats": None, "max_messages": None, "timezone": None}
+    summary = run(lake, config, flags, store, show_progress=not (quiet or as_json))
+    report(summary, lake, as_json)
+    if not (no_report or as_json):
+        print_lake_report(lake)
+
+
+def print_lake_report(lake: Path) -> None:
+    from rich.console import Console
+
+    from ingest.cli.report import print_report
+
+    print_report(Console(), lake)
+
+
+commands = [demo]

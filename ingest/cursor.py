@@ -1,0 +1,56 @@
+"""Per-chat cursors: which stretches of a chat's history are already in the lake.
+
+A cursor holds ranges of local seconds, newest first. Every second inside a range
+is landed completely, except that the newest second of a range may have grown since
+(a burst still arriving), so the keys already landed at that second are kept and a
+re-read of it adds only what is new. `complete` means the oldest range reaches the
+start of the chat's history.
+"""
+
+from __future__ import annotations
+
+from copy import deepcopy
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Range:
+    hi: str
+    lo: str
+    hi_keys: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"hi": self.hi, "lo": self.lo, "hi_keys": self.hi_keys}
+
+
+@dataclass
+class ChatCursor:
+    ranges: list[Range] = field(default_factory=list)
+    complete: bool = False
+    count: int = 0
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> ChatCursor:
+        if not data:
+            return cls()
+        ranges = [Range(r["hi"], r["lo"], list(r.get("hi_keys", []))) for r in data["ranges"]]
+        return cls(ranges, bool(data.get("complete")), int(data.get("count", 0)))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ranges": [r.to_json() for r in self.ranges],
+            "complete": self.complete,
+            "count": self.count,
+        }
+
+    def copy(self) -> ChatCursor:
+        return deepcopy(self)
+
+    @property
+    def newest(self) -> str | None:
+        return self.ranges[0].hi if self.ranges else None
+
+    @property
+    def oldest(self) -> str | None:
+        return self.ranges[-1].lo if self.ranges else None

@@ -1,0 +1,279 @@
+"""Extract: pull chats from a source into the lake, resumably.
+
+Workers (one server process each) pull different chats and hand chunks to a single
+committer, which groups them into batches of `batch_size` chats (or fewer rows than
+the memory budget allows) and lands each batch with the cursors it moves. Whatever
+stops a run, the lake holds whole recorded batches and cursors that match them; the
+next run continues from there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from ingest.cursor import ChatCursor
+from ingest.errors import IngestError, ToolFailed
+from ingest.lake.writer import CursorMove, LakeWriter, PendingBatch
+from ingest.pull import Chunk, walk_chat
+from ingest.sources.decode import Chat
+
+log = logging.getLogger(__name__)
+ROWS_PER_MB = 200  # rows held in memory per MB of memory_limit_mb
+QUEUE_CHUNKS = 4
+
+
+class Source(Protocol):
+    name: str
+    key: str
+    page_size: int
+    max_page_size: int | None
+
+    async def start(self) -> None: ...
+    async def close(self) -> None: ...
+    async def fetch_chats(self, include_status: bool = False) -> list[Chat]: ...
+    async def fetch_page(self, chat, lo, hi_excl, limit, page=0): ...  # noqa: ANN001
+
+
+@dataclass(frozen=True)
+class ExtractOptions:
+    max_chats: int = 50
+    max_messages: int = 200
+    batch_size: int = 10
+    memory_limit_mb: int = 100
+    chat_delay_seconds: float = 0.0
+    concurrency: int = 1
+    include_status: bool = False
+
+    @property
+    def max_rows_per_batch(self) -> int:
+        return max(1000, self.memory_limit_mb * ROWS_PER_MB)
+
+
+@dataclass
+class ExtractSummary:
+    source: str
+    chats_listed: int = 0
+    chats_selected: int = 0
+    chats_done: int = 0
+    messages: int = 0
+    batches: int = 0
+    raw_bytes: int = 0
+    parquet_bytes: int = 0
+    calls: int = 0
+    retries: int = 0
+    seconds: float = 0.0
+    leftovers_removed: int = 0
+    failed_chats: dict[str, str] = field(default_factory=dict)
+    status: str = "running"
+
+    @property
+    def rate(self) -> float:
+        return self.messages / self.seconds if self.seconds > 0 else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["messages_per_second"] = round(self.rate, 1)
+        return data
+
+
+ProgressFn = Callable[[str, dict[str, Any]], None]
+
+
+def _quiet(kind: str, info: dict[str, Any]) -> None:
+    return None
+
+
+async def run_extract(
+    writer: LakeWriter,
+    sources: list[Source],
+    options: ExtractOptions,
+    on_progress: ProgressFn = _quiet,
+) -> ExtractSummary:
+    """Bring the selected chats up to date in the lake; safe to interrupt anywhere."""
+    assert writer.manifest is not None
+    first = sources[0]
+    summary = ExtractSummary(source=first.key, leftovers_removed=len(writer.leftovers))
+    started = time.monotonic()
+    run = _start_run(writer, first.key, options)
+    try:
+        await _extract(writer, sources, options, summary, on_progress)
+        summary.status = "partial" if summary.failed_chats else "ok"
+    except BaseException as exc:
+        summary.status = "interrupted" if _is_interrupt(exc) else "failed"
+        raise
+    finally:
+        summary.seconds = time.monotonic() - started
+        _finish_run(writer, run, summary)
+    return summary
+
+
+async def _extract(
+    writer: LakeWriter,
+    sources: list[Source],
+    options: ExtractOptions,
+    summary: ExtractSummary,
+    on_progress: ProgressFn,
+) -> None:
+    first = sources[0]
+    await first.start()
+    try:
+        chats = await first.fetch_chats(options.include_status)
+        summary.chats_listed = len(chats)
+        chosen = chats[: options.max_chats]
+        summary.chats_selected = len(chosen)
+        on_progress("chats", {"total": len(chosen)})
+        cursors = {c.chat_id: ChatCursor.from_json(writer.manifest.cursor(first.key, c.chat_id))
+                   for c in chosen}
+        await _pull_all(writer, sources, chosen, cursors, options, summary, on_progress)
+    finally:
+        for source in sources:
+            summary.calls += getattr(source, "calls", 0)
+            summary.retries += getattr(source, "retries", 0)
+            await source.close()
+
+
+async def _pull_all(writer, sources, chats, cursors, options, summary, on_progress):  # noqa: ANN001, PLR0913
+    todo: asyncio.Queue[Chat] = asyncio.Queue()
+    for chat in chats:
+        todo.put_nowait(chat)
+    chunks: asyncio.Queue[Chunk | None] = asyncio.Queue(maxsize=QUEUE_CHUNKS)
+    committer = asyncio.create_task(
+        _commit_loop(writer, chunks, options, summary, on_progress)
+    )
+    try:
+        async with asyncio.TaskGroup() as group:
+            for index, source in enumerate(sources[: max(1, len(chats))]):
+                group.create_task(
+                    _worker(source, index, todo, chunks, cursors, options, summary)
+                )
+    except BaseExceptionGroup as group_error:
+        raise _first_error(group_error) from None
+    finally:
+        await chunks.put(None)
+        await committer
+
+
+async def _worker(source, index, todo, chunks, cursors, options, summary):  # noqa: ANN001, PLR0913
+    if index > 0:
+        await source.start()
+    first_chat = True
+    while not todo.empty():
+        chat = todo.get_nowait()
+        if not first_chat and options.chat_delay_seconds > 0:
+            await asyncio.sleep(options.chat_delay_seconds)
+        first_chat = False
+        try:
+            async for chunk in walk_chat(source, chat, cursors[chat.chat_id],
+                                         options.max_messages):
+                await chunks.put(chunk)
+        except ToolFailed as exc:
+            # One chat the server cannot serve does not stop the others
+            log.warning("chat %s failed: %s", chat.chat_id, exc)
+            summary.failed_chats[chat.chat_id] = str(exc)
+
+
+async def _commit_loop(writer, chunks, options, summary, on_progress):  # noqa: ANN001
+    pending = PendingBatch(source=summary_source(summary))
+    chats_in_batch = 0
+    while (chunk := await chunks.get()) is not None:
+        _add_chunk(pending, chunk, summary.source)
+        on_progress("rows", {"chat": chunk.chat.name, "rows": len(chunk.rows)})
+        if chunk.done:
+            chats_in_batch += 1
+            summary.chats_done += 1
+            on_progress("chat_done", {"chat": chunk.chat.name})
+        if chats_in_batch >= options.batch_size or len(pending.rows) >= options.max_rows_per_batch:
+            await _land(writer, pending, summary, on_progress)
+            pending = PendingBatch(source=pending.source)
+            chats_in_batch = 0
+    if pending.rows or pending.moves:
+        await _land(writer, pending, summary, on_progress)
+
+
+def summary_source(summary: ExtractSummary) -> str:
+    return summary.source.split(":", 1)[0]
+
+
+def _add_chunk(pending: PendingBatch, chunk: Chunk, source_key: str) -> None:
+    pending.rows.extend(chunk.rows)
+    pending.raw.extend(chunk.raw)
+    pending.chats[chunk.chat.chat_id] = (chunk.chat.name or None, chunk.chat.is_group)
+    moves = [m for m in pending.moves if m.chat_id != chunk.chat.chat_id]
+    moves.append(CursorMove(source_key, chunk.chat.chat_id, chunk.cursor.to_json()))
+    pending.moves = moves
+
+
+async def _land(writer, pending, summary, on_progress):  # noqa: ANN001
+    info = await asyncio.to_thread(writer.commit, pending)
+    if info is None:
+        return
+    summary.messages += info.rows
+    summary.batches += 1
+    summary.raw_bytes += info.raw_bytes
+    summary.parquet_bytes += info.parquet_bytes
+    on_progress("batch", {"batch_id": info.batch_id, "rows": info.rows})
+
+
+def _start_run(writer: LakeWriter, source_key: str, options: ExtractOptions) -> dict:
+    run = {
+        "command": "extract",
+        "source": source_key,
+        "started_at": datetime.now(UTC).isoformat(),
+        "status": "running",
+        "options": asdict(options),
+    }
+    writer.record_run(run)
+    return run
+
+
+def _finish_run(writer: LakeWriter, run: dict, summary: ExtractSummary) -> None:
+    run.update({
+        "finished_at": datetime.now(UTC).isoformat(),
+        "status": summary.status,
+        "messages": summary.messages,
+        "batches": summary.batches,
+        "seconds": round(summary.seconds, 3),
+        "messages_per_second": round(summary.rate, 1),
+        "calls": summary.calls,
+        "retries": summary.retries,
+        "failed_chats": len(summary.failed_chats),
+    })
+    try:
+        writer.manifest.save()
+    except OSError as exc:  # the run's batches are already recorded
+        log.warning("could not record the run summary: %s", exc)
+
+
+def last_run(writer_or_manifest: Any, command: str = "extract") -> dict | None:
+    manifest = getattr(writer_or_manifest, "manifest", writer_or_manifest)
+    for run in reversed(manifest.runs):
+        if run.get("command") == command:
+            return run
+    return None
+
+
+def _first_error(group: BaseExceptionGroup) -> BaseException:
+    """The error to report from a worker group: a walake error before the rest."""
+    leaves: list[BaseException] = []
+    stack: list[BaseException] = [group]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, BaseExceptionGroup):
+            stack.extend(item.exceptions)
+        else:
+            leaves.append(item)
+    known = [e for e in leaves if isinstance(e, IngestError)]
+    return (known or leaves)[0]
+
+
+def _is_interrupt(exc: BaseException) -> bool:
+    return isinstance(exc, (KeyboardInterrupt, asyncio.CancelledError))
+
+
+__all__ = ["ExtractOptions", "ExtractSummary", "IngestError", "run_extract"]

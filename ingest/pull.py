@@ -1,0 +1,233 @@
+"""Pulling one chat: walk its history newest first, in windows of whole seconds.
+
+A window asks the source for messages below a bound. When the answer is a full page,
+its oldest second may be cut, so that second is left for the next window, which is
+bounded just above it. Pages therefore never split a second, every row is seen once
+per walk, and identical rows of one second get their ordinals in one counter.
+
+A chat's pull is up to three walks: new messages above the cursor, gaps left by an
+interrupted walk, and older history until `max_messages` is reached. Each emitted
+chunk carries the cursor as it will be once the chunk is recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from ingest.cursor import ChatCursor, Range
+from ingest.schema import OrdinalCounter, local_second
+from ingest.sources.decode import Chat, parse_local
+
+ONE_SECOND = timedelta(seconds=1)
+
+
+class PagedSource(Protocol):
+    page_size: int
+    max_page_size: int | None
+
+    async def fetch_page(
+        self, chat: Chat, lo: datetime | None, hi_excl: datetime | None, limit: int,
+        page: int = 0,
+    ) -> Any: ...
+
+
+@dataclass
+class Chunk:
+    """Rows ready to land, with the raw answers they came from and the next cursor."""
+
+    chat: Chat
+    rows: list[dict[str, Any]]
+    raw: list[dict[str, Any]]
+    cursor: ChatCursor
+    done: bool = False
+
+
+@dataclass
+class Walk:
+    """Progress of one walk: the lowest complete second reached and the top keys."""
+
+    lo: str | None
+    lo_keys: set[str]
+    hi_excl: str | None
+    want: int | None
+    top: str | None = None
+    top_keys: list[str] = field(default_factory=list)
+    low: str | None = None
+    exhausted: bool = False
+
+
+def second_of(row: dict) -> str:
+    return local_second(row["sent_at_local"])
+
+
+async def walk_chat(
+    source: PagedSource, chat: Chat, cursor: ChatCursor, max_messages: int
+) -> AsyncIterator[Chunk]:
+    """All chunks needed to bring `chat` up to date; the last one has done=True."""
+    state = cursor.copy()
+    if state.ranges:
+        async for chunk in _walk_head(source, chat, state):
+            yield chunk
+        async for chunk in _walk_gaps(source, chat, state):
+            yield chunk
+    else:
+        state.complete = False  # an empty chat may have messages by now
+    if not state.complete and state.count < max_messages:
+        async for chunk in _walk_tail(source, chat, state, max_messages - state.count):
+            yield chunk
+    yield Chunk(chat, [], [], state.copy(), done=True)
+
+
+async def _walk_head(source: PagedSource, chat: Chat, state: ChatCursor):
+    """New messages: from the newest down to the newest second already landed."""
+    below = state.ranges[0]
+    walk = Walk(lo=below.hi, lo_keys=set(below.hi_keys), hi_excl=None, want=None)
+    fresh: Range | None = None
+    async for rows, raw in _windows(source, chat, walk):
+        state.count += len(rows)
+        if walk.exhausted:
+            if fresh is not None:
+                state.ranges.remove(fresh)
+            if walk.top is not None:
+                _raise_top(below, walk)
+        elif walk.top is not None:
+            if fresh is None:
+                fresh = Range(walk.top, walk.low or walk.top, list(walk.top_keys))
+                state.ranges.insert(0, fresh)
+            else:
+                fresh.lo = walk.low or fresh.lo
+        yield Chunk(chat, rows, raw, state.copy())
+
+
+def _raise_top(below: Range, walk: Walk) -> None:
+    assert walk.top is not None
+    if walk.top == below.hi:
+        below.hi_keys = sorted(set(below.hi_keys) | set(walk.top_keys))
+    elif walk.top > below.hi:
+        below.hi, below.hi_keys = walk.top, list(walk.top_keys)
+
+
+async def _walk_gaps(source: PagedSource, chat: Chat, state: ChatCursor):
+    """Stretches between ranges, left by a head walk that was cut off."""
+    i = 0
+    while i + 1 < len(state.ranges):
+        upper, lower = state.ranges[i], state.ranges[i + 1]
+        walk = Walk(lo=lower.hi, lo_keys=set(lower.hi_keys), hi_excl=upper.lo, want=None)
+        async for rows, raw in _windows(source, chat, walk):
+            state.count += len(rows)
+            if walk.exhausted:
+                # Reached the lower range: the two ranges and the gap are one now
+                upper.lo = lower.lo
+                state.ranges.remove(lower)
+            elif walk.low is not None:
+                upper.lo = walk.low
+            yield Chunk(chat, rows, raw, state.copy())
+        i += 1
+
+
+async def _walk_tail(source: PagedSource, chat: Chat, state: ChatCursor, want: int):
+    """Older history below the oldest range, until `want` more rows or the start."""
+    walk = Walk(lo=None, lo_keys=set(), hi_excl=state.oldest, want=want)
+    async for rows, raw in _windows(source, chat, walk):
+        state.count += len(rows)
+        if not state.ranges and walk.top is not None:
+            state.ranges.append(Range(walk.top, walk.low or walk.top, walk.top_keys))
+        elif state.ranges and walk.low is not None and walk.low < state.ranges[-1].lo:
+            state.ranges[-1].lo = walk.low
+        state.complete = walk.exhausted
+        yield Chunk(chat, rows, raw, state.copy())
+
+
+async def _windows(source: PagedSource, chat: Chat, walk: Walk):
+    """(rows, raw answers) per window, newest first, until the walk is over."""
+    counter = OrdinalCounter()
+    lo = parse_local(walk.lo) if walk.lo else None
+    hi_excl = parse_local(walk.hi_excl) if walk.hi_excl else None
+    remaining = walk.want
+    while True:
+        limit = source.page_size if remaining is None else min(source.page_size, remaining + 1)
+        rows, raw, full = await _one_window(source, chat, lo, hi_excl, limit)
+        emitted = _keyed(counter, rows, walk)
+        if rows:
+            walk.top = walk.top or second_of(rows[0])
+            if second_of(rows[0]) == walk.top:
+                walk.top_keys = sorted(
+                    set(walk.top_keys)
+                    | {r["message_key"] for r in rows if second_of(r) == walk.top}
+                )
+            walk.low = second_of(rows[-1])
+        walk.exhausted = not full
+        yield emitted, raw
+        if not full:
+            return
+        if remaining is not None:
+            remaining -= len(emitted)
+            if remaining <= 0:
+                return
+        hi_excl = parse_local(walk.low)
+
+
+def _keyed(counter: OrdinalCounter, rows: list[dict], walk: Walk) -> list[dict]:
+    """Give rows their keys; drop those at the walk's floor second already landed."""
+    kept = []
+    for row in rows:
+        counter.assign(row)
+        if walk.lo_keys and second_of(row) == walk.lo and row["message_key"] in walk.lo_keys:
+            continue
+        kept.append(row)
+    return kept
+
+
+async def _one_window(
+    source: PagedSource,
+    chat: Chat,
+    lo: datetime | None,
+    hi_excl: datetime | None,
+    limit: int,
+) -> tuple[list[dict], list[dict], bool]:
+    """Complete seconds below hi_excl: (rows newest first, raw answers, more_below)."""
+    page = await source.fetch_page(chat, lo, hi_excl, limit)
+    raws = [page.raw]
+    rows = [r for r in page.rows if _inside(r, lo, hi_excl)]
+    if len(page.rows) < limit:
+        return _newest_first(rows), raws, False
+    floor = min(second_of(r) for r in page.rows)
+    if lo is not None and floor < local_second(lo):
+        return _newest_first(rows), raws, False
+    kept = [r for r in rows if second_of(r) > floor]
+    if kept:
+        page.raw["kept_above"] = floor
+        return _newest_first(kept), raws, True
+
+    # The page holds one second only: take that second whole, then go on below
+    size = source.max_page_size or source.page_size
+    whole, more = await _whole_second(source, chat, parse_local(floor), size)
+    return whole, raws + more, True
+
+
+async def _whole_second(
+    source: PagedSource, chat: Chat, second: datetime, limit: int
+) -> tuple[list[dict], list[dict]]:
+    """Every row of one second from a server whose pages are capped."""
+    rows: list[dict] = []
+    raws = []
+    page_no = 0
+    while True:
+        page = await source.fetch_page(chat, second, second + ONE_SECOND, limit, page_no)
+        raws.append(page.raw)
+        rows.extend(r for r in page.rows if second_of(r) == local_second(second))
+        if len(page.rows) < limit:
+            return rows, raws
+        page_no += 1
+
+
+def _inside(row: dict, lo: datetime | None, hi_excl: datetime | None) -> bool:
+    second = row["sent_at_local"].replace(microsecond=0)
+    return (lo is None or second >= lo) and (hi_excl is None or second < hi_excl)
+
+
+def _newest_first(rows: list[dict]) -> list[dict]:
+    return sorted(rows, key=second_of, reverse=True)

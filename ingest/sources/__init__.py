@@ -1,0 +1,1 @@
+"""Sources: where messages come from (an MCP server, the bridge store, exports)."""

@@ -1,0 +1,224 @@
+"""Decoders: turn MCP tool output into chats and normalized message rows.
+
+Two shapes are known. The lharries text format, where one text block holds records
+`[YYYY-MM-DD HH:MM:SS] Chat: <name> From: <sender>: <content>\\n` and content may hold
+newlines (records are split only on headers that name the chat being read); and JSON
+message objects with ids (verygoodplugins/whatsapp-mcp), in `structuredContent` or as
+JSON text blocks.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from ingest.errors import ResponseUnreadable
+
+EMPTY_TEXTS = ("No messages to display.", "No messages found")
+MEDIA_PREFIX = re.compile(
+    r"\[(?P<type>[a-z]+) - Message ID: (?P<id>[^ \]]*) - Chat JID: (?P<jid>[^\]]*)\] "
+)
+STAMP = r"\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\] "
+
+
+@dataclass(frozen=True)
+class Chat:
+    chat_id: str
+    name: str
+    is_group: bool
+    last_active: str | None = None
+
+
+def is_group_jid(jid: str) -> bool:
+    return jid.endswith("@g.us")
+
+
+def parse_local(stamp: str) -> datetime:
+    return datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S")
+
+
+def localize(local: datetime, tz: ZoneInfo) -> tuple[datetime, int]:
+    """UTC instant and offset (minutes) of a local wall time; fold=0 when ambiguous."""
+    aware = local.replace(tzinfo=tz)
+    offset = aware.utcoffset() or timedelta(0)
+    return (local - offset).replace(tzinfo=ZoneInfo("UTC")), int(offset.total_seconds() // 60)
+
+
+# Chats
+
+
+def decode_chats(texts: list[str], structured: Any) -> list[Chat]:
+    """Chats from either server shape, de-duplicated by jid (first wins)."""
+    objects = json_objects(texts, structured)
+    chats: dict[str, Chat] = {}
+    for obj in objects:
+        jid = obj.get("jid") or obj.get("chat_jid")
+        if not jid or jid in chats:
+            continue
+        chats[jid] = Chat(
+            chat_id=jid,
+            name=obj.get("name") or obj.get("chat_name") or "",
+            is_group=bool(obj.get("is_group", is_group_jid(jid))),
+            last_active=obj.get("last_message_time"),
+        )
+    return list(chats.values())
+
+
+def json_objects(texts: list[str], structured: Any) -> list[dict]:
+    """JSON objects from structuredContent.result, else from each text block."""
+    if isinstance(structured, dict) and isinstance(structured.get("result"), list):
+        return [o for o in structured["result"] if isinstance(o, dict)]
+    found: list[dict] = []
+    for text in texts:
+        if text.strip().startswith(EMPTY_TEXTS):
+            continue
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ResponseUnreadable(
+                f"The server sent a block that is not JSON ({exc.msg} at {exc.pos}); "
+                "check that --profile matches the server."
+            ) from exc
+        if isinstance(value, dict) and isinstance(value.get("result"), list):
+            found.extend(value["result"])
+        elif isinstance(value, list):
+            found.extend(v for v in value if isinstance(v, dict))
+        elif isinstance(value, dict):
+            found.append(value)
+    return found
+
+
+# Messages: the lharries text format
+
+
+def record_pattern(chat_name: str) -> re.Pattern[str]:
+    chat = f"Chat: {re.escape(chat_name)} " if chat_name else ""
+    return re.compile(rf"^{STAMP}{chat}From: ", re.MULTILINE)
+
+
+def split_records(text: str, chat_name: str) -> list[tuple[str, str]]:
+    """(timestamp, rest) per record.
+
+    Only headers naming this chat start a record, so pasted lines of other chats stay
+    in their message. A pasted header of the same chat is indistinguishable from a
+    real one in this format; the bridge source (#6) has no such ambiguity.
+    """
+    pattern = record_pattern(chat_name)
+    starts = [m for m in pattern.finditer(text)]
+    if text and (not starts or starts[0].start() != 0):
+        raise ResponseUnreadable(
+            f"The list_messages output does not start with a message header for chat "
+            f"{chat_name!r} (it starts {text[:40]!r}); the server may be a different "
+            "kind: try --profile json."
+        )
+    kept = starts
+    records = []
+    for i, match in enumerate(kept):
+        end = kept[i + 1].start() if i + 1 < len(kept) else len(text)
+        body = text[match.end() : end]
+        records.append((match.group(1), body[:-1] if body.endswith("\n") else body))
+    return records
+
+
+def decode_text_messages(
+    texts: list[str], chat: Chat, tz: ZoneInfo
+) -> list[dict[str, Any]]:
+    """Rows (without keys) from lharries list_messages output, in server order."""
+    text = "".join(texts)
+    if not text or text.strip() in EMPTY_TEXTS:
+        return []
+    rows = []
+    for stamp, rest in split_records(text, chat.name):
+        sender, sep, content = rest.partition(": ")
+        if not sep:
+            sender, content = rest.rstrip(":"), ""
+        rows.append(text_row(chat, stamp, sender, content, tz))
+    return rows
+
+
+def text_row(chat: Chat, stamp: str, sender: str, content: str, tz: ZoneInfo) -> dict:
+    local = parse_local(stamp)
+    sent_at, offset = localize(local, tz)
+    media = MEDIA_PREFIX.match(content)
+    media_type = media_id = None
+    if media:
+        media_type, media_id = media.group("type"), media.group("id")
+        content = content[media.end() :]
+    from_me = sender == "Me"
+    looks_like_id = sender.replace("+", "").isdigit() or "@" in sender
+    return {
+        "source": "mcp",
+        "source_message_id": media_id,
+        "chat_id": chat.chat_id,
+        "chat_name": chat.name or None,
+        "is_group": chat.is_group,
+        "sender_id": sender if looks_like_id and not from_me else None,
+        "sender_name": None if from_me else sender,
+        "is_from_me": from_me,
+        "sent_at": sent_at,
+        "sent_at_local": local,
+        "utc_offset_minutes": offset,
+        "text": content,
+        "media_type": media_type,
+        "media_filename": None,
+        "media_size": None,
+        "is_system": False,
+        "is_deleted": None,
+        "is_edited": None,
+    }
+
+
+# Messages: JSON objects
+
+
+def decode_json_messages(
+    texts: list[str], structured: Any, chat: Chat, tz: ZoneInfo
+) -> list[dict[str, Any]]:
+    if not texts and structured is None:
+        return []
+    return [json_row(obj, chat, tz) for obj in json_objects(texts, structured)]
+
+
+def json_row(obj: dict, chat: Chat, tz: ZoneInfo) -> dict:
+    stamp = str(obj.get("timestamp") or "")
+    try:
+        parsed = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ResponseUnreadable(
+            f"Message {obj.get('id')!r} has an unreadable timestamp {stamp!r}."
+        ) from exc
+    if parsed.tzinfo is None:
+        local = parsed
+        sent_at, offset = localize(local, tz)
+    else:
+        # The wall time as the bridge wrote it is the local time; keep it as such.
+        local = parsed.replace(tzinfo=None)
+        delta = parsed.utcoffset() or timedelta(0)
+        offset = int(delta.total_seconds() // 60)
+        sent_at = parsed.astimezone(ZoneInfo("UTC"))
+    media_type = obj.get("media_type") or None
+    from_me = bool(obj.get("is_from_me"))
+    return {
+        "source": "mcp",
+        "source_message_id": obj.get("id"),
+        "chat_id": obj.get("chat_jid") or chat.chat_id,
+        "chat_name": obj.get("chat_name") or chat.name or None,
+        "is_group": chat.is_group,
+        "sender_id": obj.get("sender_jid") or obj.get("sender") or None,
+        "sender_name": obj.get("sender_name") or obj.get("sender_display"),
+        "is_from_me": from_me,
+        "sent_at": sent_at,
+        "sent_at_local": local.replace(microsecond=0),
+        "utc_offset_minutes": offset,
+        "text": obj.get("content") or "",
+        "media_type": media_type,
+        "media_filename": obj.get("filename"),
+        "media_size": obj.get("file_length"),
+        "is_system": False,
+        "is_deleted": bool(obj["deleted_at"]) if obj.get("deleted_at") else None,
+        "is_edited": None,
+    }
