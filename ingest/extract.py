@@ -120,62 +120,72 @@ async def _extract(
     summary: ExtractSummary,
     on_progress: ProgressFn,
 ) -> None:
-    first = sources[0]
-    await first.start()
-    try:
-        chats = await first.fetch_chats(options.include_status)
-        summary.chats_listed = len(chats)
-        chosen = chats[: options.max_chats]
-        summary.chats_selected = len(chosen)
-        on_progress("chats", {"total": len(chosen)})
-        cursors = {c.chat_id: ChatCursor.from_json(writer.manifest.cursor(first.key, c.chat_id))
-                   for c in chosen}
-        await _pull_all(writer, sources, chosen, cursors, options, summary, on_progress)
-    finally:
-        for source in sources:
-            summary.calls += getattr(source, "calls", 0)
-            summary.retries += getattr(source, "retries", 0)
-            await source.close()
-
-
-async def _pull_all(writer, sources, chats, cursors, options, summary, on_progress):  # noqa: ANN001, PLR0913
-    todo: asyncio.Queue[Chat] = asyncio.Queue()
-    for chat in chats:
-        todo.put_nowait(chat)
-    chunks: asyncio.Queue[Chunk | None] = asyncio.Queue(maxsize=QUEUE_CHUNKS)
+    """Workers and the committer; each server is started and stopped in its task."""
+    plan = Plan(asyncio.Queue(), asyncio.Event(), asyncio.Queue(maxsize=QUEUE_CHUNKS))
+    cursors = dict(writer.manifest.cursors(sources[0].key))  # as of the start
     committer = asyncio.create_task(
-        _commit_loop(writer, chunks, options, summary, on_progress)
+        _commit_loop(writer, plan.chunks, options, summary, on_progress)
     )
     try:
         async with asyncio.TaskGroup() as group:
-            for index, source in enumerate(sources[: max(1, len(chats))]):
+            for index, source in enumerate(sources):
                 group.create_task(
-                    _worker(source, index, todo, chunks, cursors, options, summary)
+                    _worker(source, index, plan, cursors, options, summary, on_progress)
                 )
     except BaseExceptionGroup as group_error:
         raise _first_error(group_error) from None
     finally:
-        await chunks.put(None)
+        await plan.chunks.put(None)
         await committer
 
 
-async def _worker(source, index, todo, chunks, cursors, options, summary):  # noqa: ANN001, PLR0913
-    if index > 0:
+@dataclass
+class Plan:
+    todo: asyncio.Queue[Chat]
+    listed: asyncio.Event
+    chunks: asyncio.Queue[Chunk | None]
+
+
+async def _list_chats(source, plan, options, summary, on_progress) -> None:  # noqa: ANN001
+    chats = await source.fetch_chats(options.include_status)
+    summary.chats_listed = len(chats)
+    chosen = chats[: options.max_chats]
+    summary.chats_selected = len(chosen)
+    on_progress("chats", {"total": len(chosen)})
+    for chat in chosen:
+        plan.todo.put_nowait(chat)
+    plan.listed.set()
+
+
+async def _worker(source, index, plan, cursors, options, summary, on_progress):  # noqa: ANN001, PLR0913
+    """Start this worker's server, pull chats off the queue until none are left."""
+    try:
         await source.start()
-    first_chat = True
-    while not todo.empty():
-        chat = todo.get_nowait()
-        if not first_chat and options.chat_delay_seconds > 0:
-            await asyncio.sleep(options.chat_delay_seconds)
-        first_chat = False
-        try:
-            async for chunk in walk_chat(source, chat, cursors[chat.chat_id],
-                                         options.max_messages):
-                await chunks.put(chunk)
-        except ToolFailed as exc:
-            # One chat the server cannot serve does not stop the others
-            log.warning("chat %s failed: %s", chat.chat_id, exc)
-            summary.failed_chats[chat.chat_id] = str(exc)
+        if index == 0:
+            await _list_chats(source, plan, options, summary, on_progress)
+        await plan.listed.wait()
+        first_chat = True
+        while not plan.todo.empty():
+            chat = plan.todo.get_nowait()
+            if not first_chat and options.chat_delay_seconds > 0:
+                await asyncio.sleep(options.chat_delay_seconds)
+            first_chat = False
+            await _pull_one(source, chat, plan, cursors, options, summary)
+    finally:
+        summary.calls += getattr(source, "calls", 0)
+        summary.retries += getattr(source, "retries", 0)
+        await source.close()
+
+
+async def _pull_one(source, chat, plan, cursors, options, summary) -> None:  # noqa: ANN001
+    cursor = ChatCursor.from_json(cursors.get(chat.chat_id))
+    try:
+        async for chunk in walk_chat(source, chat, cursor, options.max_messages):
+            await plan.chunks.put(chunk)
+    except ToolFailed as exc:
+        # One chat the server cannot serve does not stop the others
+        log.warning("chat %s failed: %s", chat.chat_id, exc)
+        summary.failed_chats[chat.chat_id] = str(exc)
 
 
 async def _commit_loop(writer, chunks, options, summary, on_progress):  # noqa: ANN001

@@ -13,7 +13,7 @@ from ingest.config import load_config, with_overrides
 
 DEFAULT_STORE = Path("demo") / "messages.db"
 DEMO_ZONE = "Europe/London"
-WHOLE_STORE = 1_000_000_000
+WHOLE_STORE = 1_000_000  # chats, and messages per chat: the whole store
 
 
 @click.command()

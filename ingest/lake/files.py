@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ingest.lake.crash import crash_point
+
 DIR_MODE = 0o700
 FILE_MODE = 0o600
 TEMP_PREFIX = ".tmp-"
@@ -42,6 +44,8 @@ def publish(temp: Path, final: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+    if final.name == "manifest.json":
+        crash_point("manifest_temp_written")
     os.chmod(temp, FILE_MODE)
     os.replace(temp, final)
     fsync_dir(final.parent)

@@ -33,6 +33,7 @@ from ingest.lake.files import (
     publish,
     temp_path_for,
 )
+from ingest.lake.crash import crash_point
 from ingest.lake.manifest import Manifest
 from ingest.schema import MESSAGE_SCHEMA
 
@@ -91,6 +92,9 @@ def remove_leftovers(lake: Path, manifest: Manifest) -> list[str]:
     """Delete batch files no recorded batch owns (a crash between write and record)."""
     recorded = manifest.recorded_paths()
     removed = []
+    for temp in lake.glob(f"{TEMP_PREFIX}*"):
+        temp.unlink()
+        removed.append(temp.name)
     for layer in LAYERS:
         root = lake / layer
         if not root.exists():
@@ -174,9 +178,11 @@ class LakeWriter:
 
         raw_path = self.partition("raw", batch.source, now) / f"{batch_id}.jsonl.zst"
         raw_bytes = self._write_file(raw_path, encode_raw(batch.raw))
+        crash_point("raw_written")
         parquet_path = self.partition("messages", batch.source, now) / f"{batch_id}.parquet"
         frame = frame_rows(batch.rows, batch_id, now)
         parquet_bytes = self._write_parquet(parquet_path, frame)
+        crash_point("parquet_written")
 
         chats = tuple(sorted(batch.chats))
         manifest.record_batch(batch_id, {
@@ -194,6 +200,7 @@ class LakeWriter:
         })
         self._move_cursors(batch)
         manifest.save()
+        crash_point("batch_recorded")
         return BatchInfo(batch_id, batch.source, len(batch.rows), raw_bytes,
                          parquet_bytes, chats)
 

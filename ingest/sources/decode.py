@@ -103,25 +103,60 @@ def record_pattern(chat_name: str) -> re.Pattern[str]:
 def split_records(text: str, chat_name: str) -> list[tuple[str, str]]:
     """(timestamp, rest) per record.
 
-    Only headers naming this chat start a record, so pasted lines of other chats stay
-    in their message. A pasted header of the same chat is indistinguishable from a
-    real one in this format; the bridge source (#6) has no such ambiguity.
+    Only headers naming this chat can start a record, so pasted lines of other chats
+    stay in their message. The server sorts newest first, so real headers have
+    non-increasing times: of the candidates, the longest such sequence is taken
+    as the real one, and a pasted header of this chat that breaks the order stays
+    in its message. One that fits the order cannot be told apart in this format;
+    the bridge source (#6) has no such ambiguity.
     """
-    pattern = record_pattern(chat_name)
-    starts = [m for m in pattern.finditer(text)]
+    starts = list(record_pattern(chat_name).finditer(text))
     if text and (not starts or starts[0].start() != 0):
         raise ResponseUnreadable(
             f"The list_messages output does not start with a message header for chat "
             f"{chat_name!r} (it starts {text[:40]!r}); the server may be a different "
             "kind: try --profile json."
         )
-    kept = starts
+    kept = [starts[i] for i in ordered_headers([m.group(1) for m in starts])]
     records = []
     for i, match in enumerate(kept):
         end = kept[i + 1].start() if i + 1 < len(kept) else len(text)
         body = text[match.end() : end]
         records.append((match.group(1), body[:-1] if body.endswith("\n") else body))
     return records
+
+
+def ordered_headers(stamps: list[str]) -> list[int]:
+    """Indexes of the longest non-increasing run of stamps that starts at index 0."""
+    if not stamps:
+        return []
+    first = stamps[0]
+    candidates = [i for i in range(1, len(stamps)) if stamps[i] <= first]
+    # Patience method: tails[k] is the largest last stamp of a run of length k+1
+    tails: list[str] = []
+    tail_index: list[int] = []
+    parent: dict[int, int | None] = {}
+    for i in candidates:
+        key = stamps[i]
+        lo, hi = 0, len(tails)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if tails[mid] >= key:
+                lo = mid + 1
+            else:
+                hi = mid
+        parent[i] = tail_index[lo - 1] if lo > 0 else None
+        if lo == len(tails):
+            tails.append(key)
+            tail_index.append(i)
+        else:
+            tails[lo], tail_index[lo] = key, i
+    chain: list[int] = []
+    node = tail_index[-1] if tail_index else None
+    while node is not None:
+        chain.append(node)
+        node = parent[node]
+    return [0, *reversed(chain)]
 
 
 def decode_text_messages(

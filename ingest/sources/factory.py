@@ -43,9 +43,11 @@ def resolve_zone(name: str | None) -> ZoneInfo:
 
 def demo_server_command(store: Path, profile: str = "lharries") -> ServerCommand:
     """The embedded demo server serving `store` (any file with the bridge's schema)."""
+    faults = os.environ.get("WALAKE_DEMO_FAULTS")  # fault injection for tests
     return ServerCommand(
         sys.executable,
         ("-m", "ingest.demo.server", "--store", str(store.resolve()), "--profile", profile),
+        {"WALAKE_DEMO_FAULTS": faults} if faults else {},
     )
 
 

@@ -170,7 +170,7 @@ class McpSource:
                 self.retries += 1
                 delay = self.policy.backoff_seconds * 2 ** (attempt - 1)
                 log.warning("%s (attempt %d of %d); retrying in %.1f s",
-                            type(exc).__name__, attempt, attempts, delay)
+                            exc, attempt, attempts, delay)
                 await asyncio.sleep(delay)
                 await self._restart()
             except ToolFailed as exc:

@@ -98,17 +98,32 @@ class McpConnection:
                 if self.errlog is not None
                 else stdio_client(params)
             )
-            client = Client(transport, read_timeout_seconds=self.timeout)
+            # "legacy" is the initialize handshake every server speaks; the SDK's
+            # "auto" first sends server/discover, which mcp 1.6 servers die on.
+            client = Client(transport, read_timeout_seconds=self.timeout, mode="legacy")
             self._client = await stack.enter_async_context(client)
         except Exception as exc:
             await _close_quietly(stack)
             raise SourceUnavailable(
                 f"Could not start the MCP server '{self.command.describe()}': "
-                f"{_reason(exc)}. Check the command in the [source] section of your "
-                "config (or --server-command) and run 'walake diagnostics'."
+                f"{_reason(exc)}.{self._stderr_tail()} Check the command in the "
+                "[source] section of your config and run 'walake diagnostics'."
             ) from exc
         self._stack = stack
         self.server_info = attr(self._client, "server_info", "serverInfo")
+
+    def _stderr_tail(self) -> str:
+        """The last line the server wrote to its stderr log, if we keep one."""
+        name = getattr(self.errlog, "name", None)
+        if not isinstance(name, str):
+            return ""
+        try:
+            self.errlog.flush()
+            lines = Path(name).read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            return ""
+        last = next((line.strip() for line in reversed(lines) if line.strip()), "")
+        return f" The server's last words: {last[:300]!r} (full log: {name})." if last else ""
 
     async def close(self) -> None:
         stack, self._stack, self._client = self._stack, None, None

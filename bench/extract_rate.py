@@ -1,0 +1,131 @@
+"""Benchmark the extract path: walake vs a bare MCP paging loop on the same store.
+
+Measures, on generated bridge stores served by the built-in server over stdio:
+- messages/s of `walake extract` (1 and 2 server processes) and of a bare loop that
+  only lists chats and pages list_messages (no decoding, no lake), and their ratio;
+- peak RSS of the walake process (the server processes are separate);
+- bytes per message of the raw (.jsonl.zst) and Parquet layers.
+
+Usage: python bench/extract_rate.py [--sizes 50x2000,100x10000] [--out bench/out]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from ingest.sources.factory import demo_server_command  # noqa: E402
+
+
+async def bare_loop(store: Path, page: int = 5000) -> tuple[int, float]:
+    """The least a client can do: list chats, page every chat's messages."""
+    from mcp import Client, StdioServerParameters
+    from mcp.client.stdio import stdio_client
+
+    cmd = demo_server_command(store)
+    params = StdioServerParameters(command=cmd.command, args=list(cmd.args))
+    started = time.perf_counter()
+    records = 0
+    with open("/dev/null", "w") as devnull:
+        async with Client(stdio_client(params, errlog=devnull)) as client:
+            chats = await client.call_tool("list_chats", {"limit": -1})
+            jids = {json.loads(b.text)["jid"] for b in chats.content}
+            jids.discard("status@broadcast")
+            for jid in jids:
+                number = 0
+                while True:
+                    result = await client.call_tool("list_messages", {
+                        "chat_jid": jid, "limit": page, "page": number,
+                        "include_context": False,
+                    })
+                    text = result.content[0].text if result.content else ""
+                    got = text.count("\n[") + 1 if text.startswith("[") else 0
+                    records += got
+                    if got < page:
+                        break
+                    number += 1
+    return records, time.perf_counter() - started
+
+
+def walake_extract(store: Path, lake: Path, concurrency: int) -> dict:
+    """Run the real command in a child process; its RSS is measured there."""
+    code = (
+        "import resource, sys, json, runpy;"
+        "sys.argv=['walake','extract','--store',sys.argv[1],'--lake',sys.argv[2],"
+        "'--max-chats','1000000','--max-messages','1000000000','--timezone',"
+        "'Europe/London','--concurrency',sys.argv[3],'--json','-q'];"
+        "from ingest.cli import main\n"
+        "try:\n main()\nexcept SystemExit:\n pass\n"
+        "print('RSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(store), str(lake), str(concurrency)],
+        capture_output=True, text=True, check=True, cwd=ROOT,
+    )
+    summary = json.loads(done.stdout)
+    rss_kb = int(done.stderr.rsplit("RSS_KB", 1)[1].split()[0])
+    summary["peak_rss_mb"] = round(rss_kb / 1024, 1)
+    return summary
+
+
+def layer_bytes(lake: Path) -> dict[str, int]:
+    return {
+        layer: sum(p.stat().st_size for p in (lake / layer).rglob("*") if p.is_file())
+        for layer in ("raw", "messages")
+    }
+
+
+def bench_size(chats: int, per_chat: int, out: Path) -> dict:
+    from ingest.demo.store import generate_store
+
+    store = out / f"store-{chats}x{per_chat}.db"
+    if not store.exists():
+        generate_store(store, chats=chats, messages_per_chat=per_chat, tz="Europe/London")
+    result: dict = {"store": f"{chats} chats x {per_chat} messages"}
+    records, seconds = asyncio.run(bare_loop(store))
+    result["bare_loop"] = {"messages": records, "seconds": round(seconds, 2),
+                           "messages_per_second": round(records / seconds)}
+    for concurrency in (1, 2):
+        lake = out / f"lake-{chats}x{per_chat}-c{concurrency}"
+        subprocess.run(["rm", "-rf", str(lake)], check=True)
+        summary = walake_extract(store, lake, concurrency)
+        sizes = layer_bytes(lake)
+        result[f"walake_{concurrency}_server"] = {
+            "messages": summary["messages"],
+            "seconds": round(summary["seconds"], 2),
+            "messages_per_second": round(summary["messages_per_second"]),
+            "ratio_to_bare": round(summary["messages_per_second"]
+                                   / result["bare_loop"]["messages_per_second"], 2),
+            "peak_rss_mb": summary["peak_rss_mb"],
+            "raw_bytes_per_message": round(sizes["raw"] / summary["messages"], 1),
+            "parquet_bytes_per_message": round(sizes["messages"] / summary["messages"], 1),
+        }
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", default="50x2000,100x10000")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    results = []
+    for size in args.sizes.split(","):
+        chats, per_chat = (int(x) for x in size.split("x"))
+        results.append(bench_size(chats, per_chat, args.out))
+        print(json.dumps(results[-1], indent=2), flush=True)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(f"bench driver peak RSS {peak / 1024:.0f} MB", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+"""Helpers for tests: what a bridge store holds and what a lake holds, per chat."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+
+from ingest.lake.manifest import Manifest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def store_counts(store: Path, include_status: bool = False) -> dict[str, int]:
+    with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as con:
+        rows = con.execute("select chat_jid, count(*) from messages group by 1").fetchall()
+    return {j: n for j, n in rows if include_status or j != "status@broadcast"}
+
+
+def lake_rows(lake: Path, columns: str = "chat_id, message_key") -> list[tuple]:
+    files = [str(p) for p in Manifest.load(lake).parquet_files()]
+    if not files:
+        return []
+    con = duckdb.connect(config={"autoinstall_known_extensions": False})
+    return con.execute(f"select {columns} from read_parquet(?)", [files]).fetchall()
+
+
+def lake_counts(lake: Path) -> dict[str, int]:
+    """Distinct messages per chat, and asserts no key is stored twice."""
+    rows = lake_rows(lake)
+    keys = [k for _, k in rows]
+    assert len(keys) == len(set(keys)), "a message is stored twice"
+    counts: dict[str, int] = {}
+    for chat, _ in rows:
+        counts[chat] = counts.get(chat, 0) + 1
+    return counts
+
+
+def walake(*args: str, env: dict | None = None, check: bool = True,
+           timeout: float = 180) -> subprocess.CompletedProcess:
+    """Run the real command line in a child process."""
+    full_env = {**os.environ, **(env or {})}
+    done = subprocess.run(
+        [sys.executable, "-m", "ingest", *args],
+        capture_output=True, text=True, env=full_env, timeout=timeout, cwd=ROOT,
+    )
+    if check and done.returncode != 0:
+        raise AssertionError(f"walake {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    return done
