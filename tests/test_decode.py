@@ -1,0 +1,135 @@
+"""Decoding the lharries text format and JSON servers, on hostile content."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from ingest.errors import ResponseUnreadable
+from ingest.sources.decode import (
+    Chat,
+    decode_chats,
+    decode_json_messages,
+    decode_text_messages,
+)
+
+LONDON = ZoneInfo("Europe/London")
+CHAT = Chat("447700900001@s.whatsapp.net", "Hiro Smith", False)
+
+
+def line(stamp: str, sender: str, content: str, chat: str = "Hiro Smith") -> str:
+    return f"[{stamp}] Chat: {chat} From: {sender}: {content}\n"
+
+
+def test_records_split_only_on_headers_of_this_chat():
+    pasted = line("2025-06-29 10:00:00", "Ana", "hello", chat="Other Group")
+    text = (
+        line("2025-06-30 12:56:01", "Hiro Smith", "look:\n" + pasted + "end")
+        + line("2025-06-30 12:00:00", "Me", "ok")
+    )
+    rows = decode_text_messages([text], CHAT, LONDON)
+    assert [r["text"] for r in rows] == ["look:\n" + pasted + "end", "ok"]
+    assert [r["is_from_me"] for r in rows] == [False, True]
+
+
+def test_a_pasted_header_of_the_same_chat_that_breaks_the_order_stays_content():
+    pasted = "[2025-07-01 09:00:00] Chat: Hiro Smith From: Me: fake"
+    text = (
+        line("2025-06-30 12:56:01", "Hiro Smith", "said:\n" + pasted)
+        + line("2025-06-30 12:00:00", "Hiro Smith", "next")
+    )
+    rows = decode_text_messages([text], CHAT, LONDON)
+    assert [r["text"] for r in rows] == ["said:\n" + pasted, "next"]
+
+
+def test_an_older_pasted_header_does_not_swallow_the_real_records():
+    pasted = "[2025-01-01 00:00:00] Chat: Hiro Smith From: X: old"
+    text = (
+        line("2025-06-30 12:56:01", "A", "copy:\n" + pasted)
+        + line("2025-06-30 12:50:00", "B", "two")
+        + line("2025-06-30 12:40:00", "C", "three")
+    )
+    rows = decode_text_messages([text], CHAT, LONDON)
+    assert [r["sender_name"] for r in rows] == ["A", "B", "C"]
+
+
+def test_media_rows_keep_their_id_and_empty_text():
+    media = "[document - Message ID: BAE587961B9EA652 - Chat JID: x@s.whatsapp.net] "
+    rows = decode_text_messages([line("2025-06-29 16:35:32", "Hiro Smith", media)],
+                                CHAT, LONDON)
+    assert rows[0]["media_type"] == "document"
+    assert rows[0]["source_message_id"] == "BAE587961B9EA652"
+    assert rows[0]["text"] == ""
+
+
+@pytest.mark.parametrize("content", [
+    "emoji 👨‍👩‍👧 and RTL مرحبا and CJK 你好",
+    "ends with newline\n",
+    "  spaces kept  ",
+    "colon: inside: many",
+    "<script>alert(1)</script>'; drop table messages; --",
+    "\x00\x1b[31m control",
+])
+def test_content_is_kept_as_written(content):
+    rows = decode_text_messages([line("2025-06-30 12:00:00", "Ana", content)], CHAT,
+                                LONDON)
+    assert rows[0]["text"] == content
+
+
+def test_senders_numbers_and_jids_become_ids():
+    text = (line("2025-06-30 12:00:02", "447700900123", "a")
+            + line("2025-06-30 12:00:01", "447700900124@s.whatsapp.net", "b")
+            + line("2025-06-30 12:00:00", "Ana Lima", "c"))
+    rows = decode_text_messages([text], CHAT, LONDON)
+    assert [r["sender_id"] for r in rows] == [
+        "447700900123", "447700900124@s.whatsapp.net", None]
+
+
+def test_local_time_becomes_utc_across_dst():
+    text = (line("2025-03-30 02:30:00", "A", "after")
+            + line("2025-03-30 00:30:00", "A", "before"))
+    after, before = decode_text_messages([text], CHAT, LONDON)
+    assert after["sent_at"] == datetime(2025, 3, 30, 1, 30, tzinfo=ZoneInfo("UTC"))
+    assert after["utc_offset_minutes"] == 60
+    assert before["sent_at"] == datetime(2025, 3, 30, 0, 30, tzinfo=ZoneInfo("UTC"))
+
+
+def test_empty_answers_are_empty():
+    assert decode_text_messages(["No messages to display."], CHAT, LONDON) == []
+    assert decode_text_messages([], CHAT, LONDON) == []
+
+
+def test_output_that_is_not_the_text_format_says_which_profile_to_try():
+    with pytest.raises(ResponseUnreadable, match="try --profile json"):
+        decode_text_messages(['[{"id": "x"}]'], CHAT, LONDON)
+
+
+def test_chats_are_deduplicated_and_groups_known_by_suffix():
+    blocks = [
+        '{"jid": "1@g.us", "name": "G", "last_message_time": "2025-06-30T12:00:00Z"}',
+        '{"jid": "1@g.us", "name": "G", "last_message_time": "2025-06-30T12:00:00Z"}',
+        '{"jid": "2@s.whatsapp.net", "name": "D"}',
+    ]
+    chats = decode_chats(blocks, None)
+    assert [(c.chat_id, c.is_group) for c in chats] == [
+        ("1@g.us", True), ("2@s.whatsapp.net", False)]
+
+
+def test_json_messages_keep_ids_and_the_wall_time_they_carry():
+    structured = {"result": [{
+        "id": "3EB0", "timestamp": "2025-06-30T12:56:01+01:00", "sender_jid": "9@s",
+        "sender_name": "Ana", "content": "hi", "is_from_me": 0, "chat_jid": CHAT.chat_id,
+        "media_type": "",
+    }]}
+    (row,) = decode_json_messages([], structured, CHAT, LONDON)
+    assert row["source_message_id"] == "3EB0"
+    assert row["sent_at_local"] == datetime(2025, 6, 30, 12, 56, 1)
+    assert row["utc_offset_minutes"] == 60
+    assert row["media_type"] is None and row["is_from_me"] is False
+
+
+def test_json_garbage_is_unreadable_not_a_crash():
+    with pytest.raises(ResponseUnreadable):
+        decode_json_messages(["}{ not json"], None, CHAT, LONDON)
