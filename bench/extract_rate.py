@@ -61,7 +61,7 @@ def walake_extract(store: Path, lake: Path, concurrency: int) -> dict:
     code = (
         "import resource, sys, json, runpy;"
         "sys.argv=['walake','extract','--store',sys.argv[1],'--lake',sys.argv[2],"
-        "'--max-chats','1000000','--max-messages','1000000000','--timezone',"
+        "'--max-chats','1000000','--max-messages','100000000','--timezone',"
         "'Europe/London','--concurrency',sys.argv[3],'--json','-q'];"
         "from ingest.cli import main\n"
         "try:\n main()\nexcept SystemExit:\n pass\n"

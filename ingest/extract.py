@@ -26,6 +26,7 @@ from ingest.sources.decode import Chat
 log = logging.getLogger(__name__)
 ROWS_PER_MB = 200  # rows held in memory per MB of memory_limit_mb
 QUEUE_CHUNKS = 4
+IN_FLIGHT_PER_SERVER = 2
 
 
 class Source(Protocol):
@@ -158,23 +159,35 @@ async def _list_chats(source, plan, options, summary, on_progress) -> None:  # n
 
 
 async def _worker(source, index, plan, cursors, options, summary, on_progress):  # noqa: ANN001, PLR0913
-    """Start this worker's server, pull chats off the queue until none are left."""
+    """Start this worker's server, pull chats off the queue until none are left.
+
+    Two chats are in flight per server, so the server prepares one answer while
+    this process decodes the other.
+    """
     try:
         await source.start()
         if index == 0:
             await _list_chats(source, plan, options, summary, on_progress)
         await plan.listed.wait()
-        first_chat = True
-        while not plan.todo.empty():
-            chat = plan.todo.get_nowait()
-            if not first_chat and options.chat_delay_seconds > 0:
-                await asyncio.sleep(options.chat_delay_seconds)
-            first_chat = False
-            await _pull_one(source, chat, plan, cursors, options, summary)
+        async with asyncio.TaskGroup() as group:
+            # A paced source keeps one chat at a time, so its delays mean what they say
+            in_flight = IN_FLIGHT_PER_SERVER if options.chat_delay_seconds == 0 else 1
+            for _ in range(in_flight):
+                group.create_task(_walker(source, plan, cursors, options, summary))
     finally:
         summary.calls += getattr(source, "calls", 0)
         summary.retries += getattr(source, "retries", 0)
         await source.close()
+
+
+async def _walker(source, plan, cursors, options, summary) -> None:  # noqa: ANN001
+    first_chat = True
+    while not plan.todo.empty():
+        chat = plan.todo.get_nowait()
+        if not first_chat and options.chat_delay_seconds > 0:
+            await asyncio.sleep(options.chat_delay_seconds)
+        first_chat = False
+        await _pull_one(source, chat, plan, cursors, options, summary)
 
 
 async def _pull_one(source, chat, plan, cursors, options, summary) -> None:  # noqa: ANN001

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from ingest.cursor import ChatCursor, Range
-from ingest.schema import OrdinalCounter, local_second
+from ingest.schema import OrdinalCounter, local_second, row_second
 from ingest.sources.decode import Chat, parse_local
 
 ONE_SECOND = timedelta(seconds=1)
@@ -60,7 +60,7 @@ class Walk:
 
 
 def second_of(row: dict) -> str:
-    return local_second(row["sent_at_local"])
+    return row_second(row)
 
 
 async def walk_chat(

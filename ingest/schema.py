@@ -55,7 +55,15 @@ def key_text(text: str | None) -> str:
 
 def local_second(ts: datetime) -> str:
     """A local wall time truncated to the second, as it enters the identity key."""
-    return ts.strftime("%Y-%m-%d %H:%M:%S")
+    return ts.isoformat(" ", "seconds")
+
+
+def row_second(row: dict) -> str:
+    """The row's local second; sources that read it as text keep it in `_second`."""
+    second = row.get("_second")
+    if second is None:
+        second = row["_second"] = local_second(row["sent_at_local"])
+    return second
 
 
 def message_key(chat_id: str, local_ts: datetime, text: str | None, ordinal: int) -> str:
@@ -78,12 +86,13 @@ class OrdinalCounter:
         self._seen: Counter[tuple[str, str, str]] = Counter()
 
     def assign(self, row: dict) -> dict:
-        ident = (row["chat_id"], local_second(row["sent_at_local"]), key_text(row["text"]))
+        text = key_text(row["text"])
+        ident = (row["chat_id"], row_second(row), text)
         ordinal = self._seen[ident]
         self._seen[ident] += 1
-        row["message_key"] = message_key(
-            row["chat_id"], row["sent_at_local"], row["text"], ordinal
-        )
+        parts = (*ident, str(ordinal))
+        digest = hashlib.blake2b(KEY_SEPARATOR.join(parts).encode(), digest_size=16)
+        row["message_key"] = digest.hexdigest()
         return row
 
 

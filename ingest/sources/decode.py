@@ -38,14 +38,17 @@ def is_group_jid(jid: str) -> bool:
 
 
 def parse_local(stamp: str) -> datetime:
-    return datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S")
+    """`YYYY-MM-DD HH:MM:SS` as a naive datetime."""
+    return datetime.fromisoformat(stamp)
+
+
+UTC = ZoneInfo("UTC")
 
 
 def localize(local: datetime, tz: ZoneInfo) -> tuple[datetime, int]:
     """UTC instant and offset (minutes) of a local wall time; fold=0 when ambiguous."""
-    aware = local.replace(tzinfo=tz)
-    offset = aware.utcoffset() or timedelta(0)
-    return (local - offset).replace(tzinfo=ZoneInfo("UTC")), int(offset.total_seconds() // 60)
+    offset = local.replace(tzinfo=tz).utcoffset() or timedelta(0)
+    return (local - offset).replace(tzinfo=UTC), int(offset.total_seconds() // 60)
 
 
 # Chats
@@ -186,6 +189,7 @@ def text_row(chat: Chat, stamp: str, sender: str, content: str, tz: ZoneInfo) ->
     from_me = sender == "Me"
     looks_like_id = sender.replace("+", "").isdigit() or "@" in sender
     return {
+        "_second": stamp,
         "source": "mcp",
         "source_message_id": media_id,
         "chat_id": chat.chat_id,

@@ -161,6 +161,7 @@ class McpSource:
         attempts = self.policy.retry_attempts + 1
         for attempt in range(1, attempts + 1):
             await self._pace()
+            generation = self.connection.generation
             try:
                 self.calls += 1
                 return await self.connection.call(tool, args)
@@ -172,7 +173,7 @@ class McpSource:
                 log.warning("%s (attempt %d of %d); retrying in %.1f s",
                             exc, attempt, attempts, delay)
                 await asyncio.sleep(delay)
-                await self._restart()
+                await self._restart(generation)
             except ToolFailed as exc:
                 if "Unknown tool" in exc.detail:
                     from ingest.errors import ToolMissing
@@ -192,6 +193,9 @@ class McpSource:
             await asyncio.sleep(wait)
         self._last_call = loop.time()
 
-    async def _restart(self) -> None:
-        await self.connection.close()
-        await self.connection.start()
+    async def _restart(self, generation: int) -> None:
+        """Restart a server that failed; a failed restart is one more failed try."""
+        try:
+            await self.connection.restart(generation)
+        except RetryableError as exc:
+            log.warning("restarting the server failed: %s", exc)

@@ -6,6 +6,7 @@ the client works whatever SDK generation produced the objects.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -65,7 +66,11 @@ def classify_error(tool: str, texts: list[str]) -> Exception:
 
 
 class McpConnection:
-    """A started server and its client session; `call` raises typed errors."""
+    """A started server and its client session; `call` raises typed errors.
+
+    The SDK ties a server's transport to the task that opened it, so one owner task
+    opens, restarts and closes the server; calls may come from any task.
+    """
 
     def __init__(
         self,
@@ -78,9 +83,50 @@ class McpConnection:
         self.errlog = errlog
         self._stack: AsyncExitStack | None = None
         self._client: Any = None
+        self._owner: asyncio.Task | None = None
+        self._requests: asyncio.Queue = asyncio.Queue()
+        self.generation = 0
         self.server_info: Any = None
 
     async def start(self) -> None:
+        """Start the server under its owner task; raises if it cannot start."""
+        ready = asyncio.get_running_loop().create_future()
+        self._owner = asyncio.create_task(self._own(ready))
+        await ready
+
+    async def restart(self, generation: int) -> None:
+        """Restart the server, unless another caller already did since `generation`."""
+        if self._owner is None or generation != self.generation:
+            return
+        done = asyncio.get_running_loop().create_future()
+        await self._requests.put(done)
+        await done
+
+    async def close(self) -> None:
+        owner, self._owner = self._owner, None
+        if owner is not None and not owner.done():
+            await self._requests.put(None)
+            await asyncio.shield(owner)
+
+    async def _own(self, ready: asyncio.Future) -> None:
+        try:
+            await self._open()
+        except BaseException as exc:
+            ready.set_exception(exc)
+            return
+        ready.set_result(None)
+        try:
+            while (done := await self._requests.get()) is not None:
+                await self._shut()
+                try:
+                    await self._open()
+                    done.set_result(None)
+                except BaseException as exc:  # the caller decides whether to go on
+                    done.set_exception(exc)
+        finally:
+            await self._shut()
+
+    async def _open(self) -> None:
         from mcp import Client, StdioServerParameters
         from mcp.client.stdio import stdio_client
 
@@ -110,6 +156,7 @@ class McpConnection:
                 "[source] section of your config and run 'walake diagnostics'."
             ) from exc
         self._stack = stack
+        self.generation += 1
         self.server_info = attr(self._client, "server_info", "serverInfo")
 
     def _stderr_tail(self) -> str:
@@ -125,7 +172,7 @@ class McpConnection:
         last = next((line.strip() for line in reversed(lines) if line.strip()), "")
         return f" The server's last words: {last[:300]!r} (full log: {name})." if last else ""
 
-    async def close(self) -> None:
+    async def _shut(self) -> None:
         stack, self._stack, self._client = self._stack, None, None
         if stack is not None:
             await _close_quietly(stack)

@@ -1,0 +1,210 @@
+"""The bridge source: lharries' whatsapp-bridge SQLite store (`messages.db`), read directly.
+
+The store is opened read-only while the bridge may be writing to it. It uses a
+rollback journal, so a reader holds a shared lock for as long as one statement
+runs: every read here is one short statement, and a busy store (the bridge
+committing) is waited for and retried, up to `busy_timeout_seconds`.
+
+`BridgeSource` serves the generic paged interface (`walk_chat`/`run_extract`, and
+the monitor, #4); `ingest.sources.bridge_pull` is the fast path that `walake
+extract --source bridge` uses for whole pulls.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+from ingest.errors import IngestError
+from ingest.schema import local_second
+from ingest.sources.bridge_rows import (
+    ROW_JSON,
+    SECOND_SQL,
+    parse_store_rows,
+    typed_rows,
+)
+from ingest.sources.decode import Chat, is_group_jid
+from ingest.sources.mcp import STATUS_CHAT
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+TOP = "~"  # sorts after every "YYYY-MM-DD HH:MM:SS" second
+
+
+class StoreUnreadable(IngestError):
+    """The path is not a bridge store (missing tables, not SQLite)."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        self.path = path
+        super().__init__(
+            f"Cannot read {path} as a whatsapp-bridge store ({reason}). Pass the "
+            "bridge's messages.db (whatsapp-mcp/whatsapp-bridge/store/messages.db)."
+        )
+
+
+class StoreBusy(IngestError):
+    """The store stayed locked by a writer for longer than the busy timeout."""
+
+    def __init__(self, path: Path, waited: float) -> None:
+        self.path = path
+        self.waited = waited
+        super().__init__(
+            f"The bridge store {path} stayed locked by another process for "
+            f"{waited:.0f} s. If the bridge is importing history, wait for it and run "
+            "the command again; otherwise find the process holding the lock "
+            f"('fuser {path}') and stop it, or raise source.busy_timeout_seconds."
+        )
+
+
+@dataclass
+class Page:
+    rows: list[dict[str, Any]]
+    raw: dict[str, Any]
+
+
+class BridgeStore:
+    """One read-only connection to a store, with waiting and retrying on busy."""
+
+    def __init__(self, path: Path, busy_timeout_seconds: float = 30.0) -> None:
+        self.path = Path(path)
+        self.busy_timeout = busy_timeout_seconds
+        self.con: sqlite3.Connection | None = None
+        self.busy_waits = 0
+
+    def open(self) -> None:
+        if not self.path.is_file():
+            raise StoreUnreadable(self.path, "no such file")
+        # check_same_thread=False: the pull reads from a worker thread
+        self.con = sqlite3.connect(
+            f"file:{self.path.resolve()}?mode=ro", uri=True, isolation_level=None,
+            timeout=min(1.0, self.busy_timeout), check_same_thread=False,
+        )
+        self.con.execute("PRAGMA temp_store = FILE")
+        tables = {r[0] for r in self.run(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not {"chats", "messages"} <= tables:
+            raise StoreUnreadable(self.path, "no chats and messages tables")
+
+    def close(self) -> None:
+        if self.con is not None:
+            self.con.close()
+            self.con = None
+
+    def run(self, sql: str, params: tuple | dict = ()) -> list[tuple]:
+        """All rows of one statement; the shared lock ends with the statement."""
+        return self.retrying(lambda: self._connection().execute(sql, params).fetchall())
+
+    def retrying(self, read: Any) -> Any:
+        """`read()`, waiting out a locked store up to the busy timeout."""
+        started = time.monotonic()
+        delay = 0.05
+        while True:
+            try:
+                return read()
+            except sqlite3.OperationalError as exc:
+                text = str(exc)
+                if "locked" not in text and "busy" not in text:
+                    if "not a database" in text or "no such table" in text:
+                        raise StoreUnreadable(self.path, text) from exc
+                    raise
+                waited = time.monotonic() - started
+                if waited >= self.busy_timeout:
+                    raise StoreBusy(self.path, waited) from exc
+                self.busy_waits += 1
+                log.warning("bridge store %s is busy (%s); retrying", self.path, text)
+                time.sleep(min(delay, max(0.0, self.busy_timeout - waited)))
+                delay = min(delay * 2, 1.0)
+
+    def _connection(self) -> sqlite3.Connection:
+        if self.con is None:
+            self.open()
+        assert self.con is not None
+        return self.con
+
+    def read_chats(self, include_status: bool = False) -> list[Chat]:
+        """Chats with at least one message, most recently active first."""
+        rows = self.run(
+            "SELECT c.jid, c.name, c.last_message_time FROM chats c "
+            "WHERE EXISTS (SELECT 1 FROM messages m WHERE m.chat_jid = c.jid) "
+            "ORDER BY c.last_message_time DESC, c.jid"
+        )
+        chats = [Chat(j, n or "", is_group_jid(j), t) for j, n, t in rows]
+        if not include_status:
+            chats = [c for c in chats if c.chat_id != STATUS_CHAT]
+        return chats
+
+    def read_names(self) -> dict[str, str]:
+        return {j: n for j, n in self.run("SELECT jid, name FROM chats") if n}
+
+
+class BridgeSource:
+    """The store behind the paged source interface; one SQL query per window.
+
+    The store has no index on chat or time, so each window scans the messages
+    table: right for small pulls (a monitor tick); whole pulls take the fast path.
+    """
+
+    name = "bridge"
+    key = "bridge"  # its own cursor namespace
+    max_page_size = None
+
+    def __init__(
+        self, path: Path, tz: ZoneInfo, page_size: int = 5000,
+        busy_timeout_seconds: float = 30.0,
+    ) -> None:
+        self.store = BridgeStore(path, busy_timeout_seconds)
+        self.tz = tz
+        self.page_size = page_size
+        self.calls = 0
+        self.retries = 0
+        self._names: dict[str, str] | None = None
+
+    async def start(self) -> None:
+        self.store.open()
+
+    async def close(self) -> None:
+        self.retries = self.store.busy_waits
+        self.store.close()
+
+    async def fetch_chats(self, include_status: bool = False) -> list[Chat]:
+        return self.store.read_chats(include_status)
+
+    async def fetch_page(
+        self,
+        chat: Chat,
+        lo: datetime | None,
+        hi_excl: datetime | None,
+        limit: int,
+        page: int = 0,
+    ) -> Page:
+        """Messages of `chat` with lo <= local second < hi_excl, newest first."""
+        self.calls += 1
+        bounds = (
+            chat.chat_id,
+            local_second(lo) if lo else "",
+            local_second(hi_excl) if hi_excl else TOP,
+        )
+        sql = (
+            f"SELECT {ROW_JSON} FROM messages m WHERE m.chat_jid = ? "
+            f"AND {SECOND_SQL} >= ? AND {SECOND_SQL} < ? "
+            f"ORDER BY {SECOND_SQL} DESC, m.rowid LIMIT ? OFFSET ?"
+        )
+        lines = [r[0] for r in self.store.run(sql, (*bounds, limit, limit * page))]
+        blob = "\n".join(lines).encode()
+        if self._names is None:
+            self._names = self.store.read_names()
+        frame = typed_rows(parse_store_rows(blob), chat, self._names, self.tz)
+        rows = frame.drop("second", "message_key").to_dicts()
+        raw = {
+            "store": self.store.path.name,
+            "chat_id": chat.chat_id,
+            "window": list(bounds[1:]),
+            "rows": [line for line in lines],
+        }
+        return Page(rows, raw)

@@ -1,0 +1,154 @@
+"""Bridge store rows -> typed message rows with identity keys, in columns.
+
+The store is read as JSON lines built by SQLite itself (`ROW_JSON`): the same bytes
+are the raw layer ("as read from the store") and, parsed by Polars, the typed rows.
+Keys follow `ingest.schema`: (chat, local wall second = the stored time with its
+offset dropped, NFC text, ordinal among identical rows of that second).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import polars as pl
+
+from ingest.schema import KEY_SEPARATOR, MESSAGE_SCHEMA, SOURCE_COLUMNS, key_text
+from ingest.sources.decode import Chat, localize
+
+# NOTE: the blobs (media_key and the two file hashes) are left out of the raw layer:
+# media_key decrypts the media, and none of them serves analytics.
+ROW_JSON = (
+    "json_object('id', m.id, 'chat_jid', m.chat_jid, 'sender', m.sender, "
+    "'content', m.content, 'timestamp', m.timestamp, 'is_from_me', m.is_from_me, "
+    "'media_type', m.media_type, 'filename', m.filename, 'url', m.url, "
+    "'file_length', m.file_length)"
+)
+# The local wall second of a stored timestamp, as identity and ordering use it.
+SECOND_SQL = "replace(substr(m.timestamp, 1, 19), 'T', ' ')"
+STORE_SCHEMA = {
+    "id": pl.String(), "chat_jid": pl.String(), "sender": pl.String(),
+    "content": pl.String(), "timestamp": pl.String(), "is_from_me": pl.Int64(),
+    "media_type": pl.String(), "filename": pl.String(), "url": pl.String(),
+    "file_length": pl.Int64(),
+}
+# Characters str.strip() removes that are ASCII: key_text's strip for ASCII texts.
+ASCII_SPACE = " \t\n\x0b\x0c\r\x1c\x1d\x1e\x1f"
+LOCAL_FORMAT = "%Y-%m-%d %H:%M:%S"
+TYPED = {name: MESSAGE_SCHEMA[name] for name in SOURCE_COLUMNS}
+
+
+def parse_store_rows(lines: bytes) -> pl.DataFrame:
+    """The store's rows from JSON lines, one column per stored field."""
+    if not lines.strip():
+        return pl.DataFrame(schema=STORE_SCHEMA)
+    return pl.read_ndjson(io.BytesIO(lines), schema=STORE_SCHEMA)
+
+
+def typed_rows(
+    store: pl.DataFrame, chat: Chat, names: dict[str, str], tz: ZoneInfo
+) -> pl.DataFrame:
+    """MESSAGE_SCHEMA rows (no message_key yet) plus a `second` column.
+
+    `names` maps JIDs to chat names, for the sender display name the way lharries
+    shows it (a name when the sender's JID is a known chat, else the raw sender).
+    """
+    ts = pl.col("timestamp")
+    sign = pl.when(pl.col("_sign") == "-").then(-1).otherwise(1)
+    frame = store.with_columns(
+        ts.str.slice(0, 19).str.replace("T", " ", literal=True).alias("second"),
+        ts.str.extract(r"([+-])\d\d:?\d\d$", 1).alias("_sign"),
+        ts.str.extract(r"[+-](\d\d):?\d\d$", 1).cast(pl.Int32).alias("_hh"),
+        ts.str.extract(r"[+-]\d\d:?(\d\d)$", 1).cast(pl.Int32).alias("_mm"),
+    ).with_columns(
+        pl.col("second").str.strptime(pl.Datetime("us"), LOCAL_FORMAT).alias("local"),
+        pl.when(ts.str.ends_with("Z")).then(0)
+        .otherwise(sign * (pl.col("_hh") * 60 + pl.col("_mm")))
+        .cast(pl.Int32).alias("offset"),
+    )
+    if frame["offset"].null_count():
+        frame = _offsets_from_zone(frame, tz)
+
+    media = pl.col("media_type").fill_null("") != ""
+    sender_jid = (
+        pl.when(pl.col("sender").str.contains("@", literal=True))
+        .then(pl.col("sender"))
+        .otherwise(pl.col("sender") + "@s.whatsapp.net")
+    )
+    known = sender_jid.replace_strict(
+        list(names), list(names.values()), default=None, return_dtype=pl.String
+    )
+    from_me = pl.col("is_from_me").fill_null(0) != 0
+    return frame.select(
+        pl.lit(None, pl.String).alias("message_key"),
+        pl.lit("bridge").alias("source"),
+        pl.col("id").alias("source_message_id"),
+        pl.lit(chat.chat_id).alias("chat_id"),
+        pl.lit(chat.name or None, pl.String).alias("chat_name"),
+        pl.lit(chat.is_group).alias("is_group"),
+        pl.col("sender").replace("", None).alias("sender_id"),
+        pl.when(from_me).then(None)
+        .otherwise(pl.coalesce(known, pl.col("sender"))).alias("sender_name"),
+        from_me.alias("is_from_me"),
+        (pl.col("local") - pl.duration(minutes=pl.col("offset")))
+        .dt.replace_time_zone("UTC").alias("sent_at"),
+        pl.col("local").alias("sent_at_local"),
+        pl.col("offset").alias("utc_offset_minutes"),
+        pl.col("content").fill_null("").alias("text"),
+        pl.when(media).then(pl.col("media_type")).alias("media_type"),
+        pl.when(media).then(pl.col("filename").replace("", None)).alias("media_filename"),
+        pl.when(media).then(pl.col("file_length")).alias("media_size"),
+        pl.lit(False).alias("is_system"),
+        pl.lit(None, pl.Boolean).alias("is_deleted"),
+        pl.lit(None, pl.Boolean).alias("is_edited"),
+        pl.col("second"),
+    ).cast(TYPED)
+
+
+def _offsets_from_zone(frame: pl.DataFrame, tz: ZoneInfo) -> pl.DataFrame:
+    """Offsets for timestamps stored without one (not written by the bridge)."""
+    offsets = [
+        off if off is not None else localize(local, tz)[1]
+        for local, off in zip(frame["local"].to_list(), frame["offset"].to_list())
+    ]
+    return frame.with_columns(pl.Series("offset", offsets, pl.Int32))
+
+
+def with_keys(frame: pl.DataFrame) -> pl.DataFrame:
+    """Fill message_key; identical (second, text) rows get ordinals 0, 1, ...
+
+    The frame must hold whole seconds of one chat (every row of each second in it),
+    which is what makes ordinals agree with any other pull of the same seconds.
+    """
+    if frame.is_empty():
+        return frame
+    texts = frame["text"]
+    ascii_only = texts.str.contains(r"^[\x00-\x7f]*$")
+    keyed = frame.with_columns(
+        texts.str.replace_all("\r\n", "\n", literal=True)
+        .str.strip_chars(ASCII_SPACE).alias("_ktext")
+    )
+    if not ascii_only.all():
+        # NFC and Unicode whitespace exactly as Python does them, for the few non-ASCII
+        exact = [
+            t if plain else key_text(raw)
+            for t, raw, plain in zip(
+                keyed["_ktext"].to_list(), texts.to_list(), ascii_only.to_list()
+            )
+        ]
+        keyed = keyed.with_columns(pl.Series("_ktext", exact, pl.String))
+    ident = pl.concat_str(
+        pl.col("chat_id"), pl.col("second"), pl.col("_ktext"),
+        pl.int_range(pl.len()).over("second", "_ktext").cast(pl.String),
+        separator=KEY_SEPARATOR,
+    )
+    idents = keyed.select(ident.cast(pl.Binary))[:, 0].to_list()
+    blake = hashlib.blake2b
+    keys = [blake(i, digest_size=16).hexdigest() for i in idents]
+    return keyed.drop("_ktext").with_columns(pl.Series("message_key", keys, pl.String))
+
+
+def local_of(second: str) -> datetime:
+    return datetime.strptime(second, LOCAL_FORMAT)
