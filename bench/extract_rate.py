@@ -23,11 +23,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.compare_store_lake import store_counts  # noqa: E402
 from ingest.sources.factory import demo_server_command  # noqa: E402
 
 
 async def bare_loop(store: Path, page: int = 5000) -> tuple[int, float]:
-    """The least a client can do: list chats, page every chat's messages."""
+    """The least a client can do: list chats, page every chat's messages.
+
+    Records are not parsed; a page shorter than the limit ends a chat (a page is
+    counted full when it holds `page` headers, which pasted lines can only inflate).
+    """
     from mcp import Client, StdioServerParameters
     from mcp.client.stdio import stdio_client
 
@@ -91,7 +96,8 @@ def bench_size(chats: int, per_chat: int, out: Path) -> dict:
     if not store.exists():
         generate_store(store, chats=chats, messages_per_chat=per_chat, tz="Europe/London")
     result: dict = {"store": f"{chats} chats x {per_chat} messages"}
-    records, seconds = asyncio.run(bare_loop(store))
+    _, seconds = asyncio.run(bare_loop(store))
+    records = sum(store_counts(store).values())
     result["bare_loop"] = {"messages": records, "seconds": round(seconds, 2),
                            "messages_per_second": round(records / seconds)}
     for concurrency in (1, 2):

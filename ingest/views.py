@@ -1,0 +1,336 @@
+"""DuckDB views over the lake: one loader for the CLI, notebooks and the DuckDB CLI.
+
+Everything is rebuilt from the manifest on each connection, in memory: only committed
+batches are read (files on disk that the manifest does not list are ignored), nothing
+with an absolute path is stored, so the lake can be moved or copied freely, and an
+in-memory connection takes no file lock while an ingest is writing.
+
+`setup_script(lake)` is the whole setup as one SQL text; `connect(lake)` runs it on a
+fresh in-memory connection, and the plain DuckDB CLI can run the same text:
+
+    duckdb -cmd "$(walake sql --setup-script --lake lake)"
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from ingest.errors import IngestError
+from ingest.lake.manifest import Manifest
+from ingest.schema import MESSAGE_SCHEMA
+
+SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+DEFAULT_KEYWORDS_DIR = SQL_DIR / "keywords"
+LAKE_KEYWORDS_DIR = "keywords"  # <lake>/keywords/*.csv replaces the defaults
+
+DEFAULT_THRESHOLD = 2.0
+DEFAULT_REPLY_HOURS = 24.0
+
+# View files under sql/, applied in this order (a view binds its inputs when created).
+VIEW_ORDER: tuple[str, ...] = (
+    "base/messages",
+    "base/chats",
+    "scoring/keyword_forms",
+    "scoring/keyword_pattern",
+    "scoring/message_scores",
+    "marts/opportunities",
+    "marts/unanswered_opportunities",
+    "marts/chat_summary",
+    "marts/sender_summary",
+    "marts/activity_daily",
+    "marts/activity_hour_of_week",
+    "marts/category_weekly",
+    "marts/category_mix",
+    "marts/monetization_summary",
+)
+
+# Statements run right after a view file, by view name.
+AFTER_VIEW: dict[str, str] = {
+    # Scoring needs the pattern as a constant (a per-row pattern is compiled per row).
+    "keyword_pattern": (
+        "set variable keyword_pattern = (select pattern from keyword_pattern);\n"
+        "set variable keyword_lookup = (select lookup from keyword_pattern);"
+    ),
+}
+
+
+@dataclass(frozen=True)
+class LakeTable:
+    """A base relation read from one manifest layer: `name` over `layer`'s Parquet.
+
+    With no committed file it is an empty table typed by `schema`, so the views
+    built on it work on an empty lake. Extra lake tables (e.g. the monitor's
+    alerts) are added to LAKE_TABLES; their views go into VIEW_ORDER.
+    """
+
+    name: str
+    layer: str
+    schema: dict[str, pl.DataType]
+
+
+LAKE_TABLES: list[LakeTable] = [
+    LakeTable("lake_messages", "messages", MESSAGE_SCHEMA),
+]
+
+
+class KeywordsInvalid(IngestError):
+    """A keyword file cannot be used as it is."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        self.path = path
+        super().__init__(
+            f"Keyword file {path}: {problem}. Fix the file (columns: category, weight, "
+            "keyword, forms; see sql/keywords/README.md) and run the command again."
+        )
+
+
+class LakeFileMissing(IngestError):
+    """The manifest lists a batch file that is not on disk."""
+
+    def __init__(self, lake: Path, missing: list[Path]) -> None:
+        self.missing = missing
+        shown = ", ".join(str(p.relative_to(lake)) for p in missing[:3])
+        more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+        super().__init__(
+            f"The lake {lake} lists batch file(s) that are missing: {shown}{more}. "
+            "Copy the whole lake folder (not only manifest.json), or restore the "
+            "files from a backup, then run the command again."
+        )
+
+
+# Keywords
+
+
+@dataclass(frozen=True)
+class Keyword:
+    lang: str
+    category: str
+    weight: float
+    keyword: str
+    forms: tuple[str, ...]
+    inflect: bool  # accept English endings (deals, hired, selling)
+
+
+def _clean(text: str) -> str:
+    return re.sub(r"\s+", " ", text.strip().lower())
+
+
+def keyword_files(lake: Path, keywords_dir: Path | None = None) -> list[Path]:
+    """The keyword CSVs in use: the given folder, else <lake>/keywords/, else sql/."""
+    if keywords_dir is not None:
+        files = sorted(Path(keywords_dir).glob("*.csv"))
+        if not files:
+            raise KeywordsInvalid(Path(keywords_dir), "the folder holds no *.csv file")
+        return files
+    own = sorted((lake / LAKE_KEYWORDS_DIR).glob("*.csv"))
+    return own or sorted(DEFAULT_KEYWORDS_DIR.glob("*.csv"))
+
+
+def read_keywords(files: Iterable[Path]) -> list[Keyword]:
+    """Parse and check keyword CSVs; one weight per category across all files."""
+    keywords: list[Keyword] = []
+    weights: dict[str, tuple[float, Path]] = {}
+    for path in files:
+        lang = path.stem.lower()
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            missing = {"category", "weight", "keyword"} - set(reader.fieldnames or [])
+            if missing:
+                raise KeywordsInvalid(path, f"missing column(s) {sorted(missing)}")
+            for line, row in enumerate(reader, start=2):
+                category = _clean(row["category"] or "")
+                keyword = _clean(row["keyword"] or "")
+                if not category and not keyword:
+                    continue
+                if not category or not keyword:
+                    raise KeywordsInvalid(
+                        path, f"line {line} needs a category and keyword"
+                    )
+                try:
+                    weight = float(row["weight"])
+                except (TypeError, ValueError):
+                    raise KeywordsInvalid(
+                        path, f"line {line}: weight {row['weight']!r} is not a number"
+                    ) from None
+                seen = weights.setdefault(category, (weight, path))
+                if seen[0] != weight:
+                    raise KeywordsInvalid(
+                        path,
+                        f"line {line}: category {category!r} has weight {weight:g} "
+                        f"but {seen[1].name} gives it {seen[0]:g}; "
+                        "use one weight per category",
+                    )
+                extra = tuple(
+                    _clean(f) for f in (row.get("forms") or "").split("|") if f.strip()
+                )
+                keywords.append(
+                    Keyword(lang, category, weight, keyword, extra,
+                            lang.startswith("en"))
+                )
+    if not keywords:
+        raise KeywordsInvalid(Path(", ".join(map(str, files)) or "-"), "no keywords")
+    return keywords
+
+
+# SQL text
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def duckdb_type(dtype: pl.DataType) -> str:
+    """The DuckDB type of a Polars type used in the lake schemas."""
+    if isinstance(dtype, pl.Datetime):
+        return "timestamptz" if dtype.time_zone else "timestamp"
+    simple: dict[type, str] = {
+        pl.String: "varchar", pl.Boolean: "boolean", pl.Int32: "integer",
+        pl.Int64: "bigint", pl.Float64: "double", pl.Date: "date",
+    }
+    for kind, name in simple.items():
+        if isinstance(dtype, kind):
+            return name
+    raise TypeError(f"no DuckDB type for {dtype!r}; add it to duckdb_type()")
+
+
+def lake_table_sql(table: LakeTable, files: list[Path]) -> str:
+    """An empty typed table, plus a view over the committed files when there are any."""
+    columns = ", ".join(f"{name} {duckdb_type(t)}" for name, t in table.schema.items())
+    empty = f"{table.name}_empty"
+    sql = f"create or replace table {empty} ({columns});\n"
+    if not files:
+        return sql + f"create or replace view {table.name} as select * from {empty};\n"
+    paths = ", ".join(_quote(p.as_posix()) for p in files)
+    return sql + (
+        f"create or replace view {table.name} as\n"
+        f"select * from {empty}\nunion all by name\n"
+        f"select * from read_parquet([{paths}], union_by_name = true, "
+        "hive_partitioning = false);\n"
+    )
+
+
+def keywords_sql(keywords: list[Keyword]) -> str:
+    sql = (
+        "create or replace table keywords (lang varchar, category varchar, "
+        "weight double, keyword varchar, extra_forms varchar[], inflect boolean);\n"
+    )
+    rows = []
+    for k in keywords:
+        forms = "[" + ", ".join(_quote(f) for f in k.forms) + "]::varchar[]"
+        rows.append(
+            f"({_quote(k.lang)}, {_quote(k.category)}, {k.weight!r}, "
+            f"{_quote(k.keyword)}, {forms}, {str(k.inflect).lower()})"
+        )
+    return sql + "insert into keywords values\n    " + ",\n    ".join(rows) + ";\n"
+
+
+def view_sql(name: str) -> str:
+    path = SQL_DIR / f"{name}.sql"
+    return path.read_text(encoding="utf-8").strip().rstrip(";") + ";\n"
+
+
+def committed_files(lake: Path, layer: str) -> list[Path]:
+    """The manifest's files of one layer; fails if a listed file is gone."""
+    files = [p.resolve() for p in Manifest.load(lake).parquet_files(layer)]
+    missing = [p for p in files if not p.is_file()]
+    if missing:
+        raise LakeFileMissing(lake.resolve(), missing)
+    return files
+
+
+def setup_script(
+    lake: Path,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    reply_hours: float = DEFAULT_REPLY_HOURS,
+    keywords_dir: Path | None = None,
+) -> str:
+    """All of the setup as SQL: settings, keywords, lake tables and views, in order."""
+    lake = Path(lake)
+    parts = [
+        f"-- walake views for {lake.resolve()} (generated from its manifest)\n",
+        "set autoinstall_known_extensions = false;\n",
+        "set TimeZone = 'UTC';\n",
+        f"set variable opportunity_threshold = {float(threshold)!r};\n",
+        f"set variable reply_window_hours = {float(reply_hours)!r};\n",
+        keywords_sql(read_keywords(keyword_files(lake, keywords_dir))),
+    ]
+    for table in LAKE_TABLES:
+        parts.append(lake_table_sql(table, committed_files(lake, table.layer)))
+    for name in VIEW_ORDER:
+        parts.append(view_sql(name))
+        after = AFTER_VIEW.get(name.rsplit("/", 1)[-1])
+        if after:
+            parts.append(after + "\n")
+    return "".join(parts)
+
+
+def apply_views(
+    con: duckdb.DuckDBPyConnection,
+    lake: Path,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    reply_hours: float = DEFAULT_REPLY_HOURS,
+    keywords_dir: Path | None = None,
+) -> None:
+    """Create the keyword table, lake tables and all views on `con` (idempotent)."""
+    script = setup_script(
+        lake, threshold=threshold, reply_hours=reply_hours, keywords_dir=keywords_dir
+    )
+    con.execute(script)
+
+
+def connect(
+    lake: Path,
+    *,
+    threads: int | None = None,
+    memory_limit: str | None = None,
+    threshold: float = DEFAULT_THRESHOLD,
+    reply_hours: float = DEFAULT_REPLY_HOURS,
+    keywords_dir: Path | None = None,
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with every walake view over `lake`.
+
+    Rebuilt from the manifest each call, so call it again (or `apply_views`) to
+    see batches committed since. Notebooks: `con = connect(Path("lake"), threads=1)`.
+    """
+    config: dict[str, str | int | bool] = {"autoinstall_known_extensions": False}
+    if threads is not None:
+        config["threads"] = threads
+    if memory_limit is not None:
+        config["memory_limit"] = memory_limit
+    con = duckdb.connect(":memory:", config=config)
+    try:
+        apply_views(
+            con, lake, threshold=threshold, reply_hours=reply_hours,
+            keywords_dir=keywords_dir,
+        )
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def view_names() -> list[str]:
+    """The views walake defines, in creation order."""
+    return [name.rsplit("/", 1)[-1] for name in VIEW_ORDER]
+
+
+def lake_connection(
+    lake: Path | str = "lake", **options: object
+) -> duckdb.DuckDBPyConnection:
+    """`connect` with the lake as a plain path (default ./lake), for notebooks."""
+    return connect(Path(lake), **options)  # type: ignore[arg-type]
+
+__all__ = [
+    "DEFAULT_REPLY_HOURS", "DEFAULT_THRESHOLD", "KeywordsInvalid", "LAKE_TABLES",
+    "LakeFileMissing", "LakeTable", "VIEW_ORDER", "apply_views", "connect",
+    "keyword_files", "lake_connection", "read_keywords", "setup_script", "view_names",
+]

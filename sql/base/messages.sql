@@ -1,0 +1,60 @@
+-- messages: one row per message (message_key), deduplicated across batches and sources.
+-- From: lake_messages (every committed Parquet batch; built by ingest/views.py).
+-- Used by: chats, message_scores, the marts, `walake export-chat`, notebooks.
+-- When a message arrived more than once, the row with the most information wins
+-- (a source_message_id, then a sender_id, then most filled fields), then the earliest
+-- batch. Times: sent_at is UTC; sent_at_local is the sender's naive wall time.
+create or replace view messages as
+
+with batch_rows as (
+    select * from lake_messages
+),
+
+ranked as (
+    select
+        *,
+        row_number() over (
+            partition by message_key
+            order by
+                (source_message_id is not null) desc,
+                (sender_id is not null) desc,
+                (sender_name is not null)::integer
+                    + (is_from_me is not null)::integer
+                    + (chat_name is not null)::integer
+                    + (text is not null)::integer
+                    + (media_type is not null)::integer
+                    + (media_size is not null)::integer desc,
+                batch_id,
+                source
+        ) as copy_rank
+    from batch_rows
+),
+
+final as (
+    select
+        message_key::varchar as message_key,
+        source::varchar as source,
+        source_message_id::varchar as source_message_id,
+        chat_id::varchar as chat_id,
+        chat_name::varchar as chat_name,
+        is_group::boolean as is_group,
+        sender_id::varchar as sender_id,
+        sender_name::varchar as sender_name,
+        is_from_me::boolean as is_from_me,  -- null: the export does not say
+        sent_at::timestamptz as sent_at,  -- UTC
+        sent_at_local::timestamp as sent_at_local,  -- local wall time, no zone
+        utc_offset_minutes::integer as utc_offset_minutes,
+        text::varchar as text,
+        media_type::varchar as media_type,
+        media_filename::varchar as media_filename,
+        media_size::bigint as media_size,
+        coalesce(is_system, false)::boolean as is_system,
+        coalesce(is_deleted, false)::boolean as is_deleted,
+        coalesce(is_edited, false)::boolean as is_edited,
+        batch_id::varchar as batch_id,
+        ingested_at::timestamptz as ingested_at  -- UTC
+    from ranked
+    where copy_rank = 1
+)
+
+select * from final
