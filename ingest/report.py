@@ -186,12 +186,49 @@ def print_report(console: Console, lake: Path, *, top: int = 10,
         "unanswered_opportunities": "Unanswered opportunities",
     }
     for name, title in titles.items():
-        frame = report[name].drop("message_key", strict=False)
+        frame = report[name].select(SCREEN_COLUMNS[name] or report[name].columns)
         if frame.is_empty() and name != "category_mix":
             console.print(f"[dim]{title}: none[/dim]")
             continue
-        console.print(rich_table(frame, title=title))
+        console.print(screen_table(frame, title))
     return report
+
+
+# What the terminal shows of each section: the rest is in --format json/csv/parquet.
+SCREEN_COLUMNS: dict[str, list[str]] = {
+    "top_chats": ["chat_name", "messages", "senders", "opportunities",
+                  "unanswered_opportunities", "last_opportunity_at"],
+    "top_senders": ["sender_name", "messages", "chats", "opportunities",
+                    "last_opportunity_at"],
+    "category_mix": [],
+    "top_opportunities": ["sent_at", "chat_name", "sender_name", "score", "text"],
+    "unanswered_opportunities": ["sent_at", "chat_name", "sender_name", "score",
+                                 "text"],
+}
+
+
+SCREEN_WIDTHS = {"sent_at": 16, "last_opportunity_at": 16, "chat_name": 20,
+                 "sender_name": 20, "categories": 18}
+
+
+def screen_table(frame: pl.DataFrame, title: str) -> Table:
+    """One line per row: long text is cut with an ellipsis, the excerpt gets the rest."""
+    table = Table(title=title, title_justify="left", expand=True)
+    for name, dtype in frame.schema.items():
+        header = name.replace("_", " ")
+        numeric = dtype.is_numeric() or dtype == pl.Boolean
+        table.add_column(
+            header,
+            justify="right" if numeric else "left",
+            no_wrap=True,
+            overflow="ellipsis",
+            min_width=len(header) if numeric else min(len(header), 10),
+            max_width=None if name == "text" else SCREEN_WIDTHS.get(name, 24),
+            ratio=1 if name == "text" else None,
+        )
+    for row in frame.iter_rows():
+        table.add_row(*(_cell(v) for v in row))
+    return table
 
 
 # Chat export

@@ -65,7 +65,7 @@ def demo(lake: Path | None, config_path: Path | None, store: Path, chats: int,
 def print_lake_report(lake: Path) -> None:
     from rich.console import Console
 
-    from ingest.cli.report import print_report
+    from ingest.report import print_report
 
     print_report(Console(), lake)
 
