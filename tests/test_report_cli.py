@@ -55,7 +55,7 @@ def test_report_json_fields(lake: Path) -> None:
         {"chat_id": "c1", "chat_name": "Founders", "messages": 2, "senders": 2,
          "opportunities": 1, "unanswered_opportunities": 1, "opportunity_score": 6.0,
          "last_opportunity_at": "2024-03-04T09:00:00+00:00"},
-        {"chat_id": "c2", "chat_name": "Family", "messages": 3, "senders": 2,
+        {"chat_id": "c2", "chat_name": "Family", "messages": 3, "senders": 1,
          "opportunities": 1, "unanswered_opportunities": 0, "opportunity_score": 5.0,
          "last_opportunity_at": "2024-03-04T09:07:00+00:00"},
     ]

@@ -176,7 +176,7 @@ def test_chat_summary(marts_lake: Path) -> None:
                        "opportunity_score, last_opportunity_at from chat_summary"
                        ).fetchall()
     assert rows == [
-        ("c1", "Deals", False, 3, 3, 2, 0, 9.0, 9.0, T0 + timedelta(minutes=60)),
+        ("c1", "Deals", False, 3, 2, 2, 0, 9.0, 9.0, T0 + timedelta(minutes=60)),
         ("c2", "Family", True, 2, 1, 1, 1, 4.0, 4.0,
          T0 + timedelta(days=7, minutes=1)),
     ]

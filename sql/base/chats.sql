@@ -1,10 +1,17 @@
 -- chats: one row per chat (chat_id).
 -- From: messages. Used by: chat_summary, `walake export-chat` (name lookup), notebooks.
 -- chat_name and is_group come from the chat's most recent message that has them.
+-- senders counts the people other than me who wrote in the chat.
 create or replace view chats as
 
 with chat_messages as (
-    select chat_id, chat_name, is_group, sender_id, source, sent_at
+    select
+        chat_id, chat_name, is_group, source, sent_at,
+        -- a sender is known by id where the source has one, else by display name
+        case
+            when is_from_me is distinct from true
+                then coalesce(sender_id, 'name:' || sender_name)
+        end as sender_key
     from messages
 ),
 
@@ -16,7 +23,7 @@ final as (
         coalesce(arg_max(is_group, sent_at) filter (where is_group is not null), false)
             ::boolean as is_group,
         count(*)::bigint as messages,
-        count(distinct sender_id)::bigint as senders,
+        count(distinct sender_key)::bigint as senders,  -- people other than me
         list(distinct source order by source)::varchar[] as sources,
         min(sent_at)::timestamptz as first_message_at,  -- UTC
         max(sent_at)::timestamptz as last_message_at  -- UTC
