@@ -207,8 +207,7 @@ SCREEN_COLUMNS: dict[str, list[str]] = {
 }
 
 
-SCREEN_WIDTHS = {"sent_at": 16, "last_opportunity_at": 16, "chat_name": 20,
-                 "sender_name": 20, "categories": 18}
+SCREEN_WIDTHS = {"chat_name": 14, "sender_name": 14, "categories": 18}
 
 
 def screen_table(frame: pl.DataFrame, title: str) -> Table:
@@ -227,8 +226,14 @@ def screen_table(frame: pl.DataFrame, title: str) -> Table:
             ratio=1 if name == "text" else None,
         )
     for row in frame.iter_rows():
-        table.add_row(*(_cell(v) for v in row))
+        table.add_row(*(_screen_cell(v) for v in row))
     return table
+
+
+def _screen_cell(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.strftime("%d %b %H:%M")
+    return _cell(value)
 
 
 # Chat export
