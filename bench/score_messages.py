@@ -128,17 +128,20 @@ def score_with_views(lake: Path, threads: int) -> dict:
     con = connect(lake, threads=threads)
     setup = time.perf_counter() - started
     started = time.perf_counter()
+    cpu_started = time.process_time()
     con.execute(
         "create table scores as "
         "select message_key, score, categories, keywords from message_scores"
     )
     scoring = time.perf_counter() - started
+    scoring_cpu = time.process_time() - cpu_started
     rows, scored, opportunities, total = con.execute(
         "select count(*), count(*) filter (where score > 0), "
         "count(*) filter (where score >= 2), sum(score) from scores"
     ).fetchone()
     return {
-        "setup_s": setup, "scoring_s": scoring, "rows": rows, "scored": scored,
+        "setup_s": setup, "scoring_s": scoring, "scoring_cpu_s": scoring_cpu,
+        "load_1min": os.getloadavg()[0], "rows": rows, "scored": scored,
         "score_ge_2": opportunities, "score_sum": total,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
@@ -255,12 +258,14 @@ def main() -> None:
     texts = [t for t, _ in sample]
     expected = [s for _, s in sample]
 
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     got_per_keyword = loop_per_keyword(texts, keyword_patterns)
     per_keyword_s = (time.perf_counter() - started) * rows / sample_n
-    started = time.perf_counter()
+    per_keyword_cpu = (time.process_time() - cpu_started) * rows / sample_n
+    started, cpu_started = time.perf_counter(), time.process_time()
     got_combined = loop_combined(texts, combined, by_form)
     combined_s = (time.perf_counter() - started) * rows / sample_n
+    combined_cpu = (time.process_time() - cpu_started) * rows / sample_n
     mismatches = sum(a != b for a, b in zip(got_per_keyword, expected)) + sum(
         a != b for a, b in zip(got_combined, expected)
     )
@@ -268,14 +273,19 @@ def main() -> None:
     scoring = views["scoring_s"]
     print(f"rows: {rows:,}  scored > 0: {views['scored']:,}  "
           f"score >= 2: {views['score_ge_2']:,}  score sum: {views['score_sum']:,.0f}")
+    cpu = views["scoring_cpu_s"]
     print(f"views: setup {views['setup_s']:.2f} s, scoring {scoring:.2f} s wall "
-          f"({args.threads} threads), peak RSS {views['peak_rss_mb']:,.0f} MB")
+          f"({args.threads} threads), {cpu:.2f} s CPU, "
+          f"peak RSS {views['peak_rss_mb']:,.0f} MB, "
+          f"load average {views['load_1min']:.2f} on {os.cpu_count()} cores")
     print(f"python loop, one regex per keyword: {per_keyword_s:,.1f} s "
           f"(extrapolated from {sample_n:,} rows) -> views are "
-          f"{per_keyword_s / scoring:,.0f}x faster")
+          f"{per_keyword_s / scoring:,.0f}x faster (CPU: {per_keyword_cpu:,.1f} s, "
+          f"{per_keyword_cpu / cpu:,.0f}x less)")
     print(f"python loop, one combined regex:    {combined_s:,.1f} s "
           f"(extrapolated from {sample_n:,} rows) -> views are "
-          f"{combined_s / scoring:,.0f}x faster")
+          f"{combined_s / scoring:,.0f}x faster (CPU: {combined_cpu:,.1f} s, "
+          f"{combined_cpu / cpu:,.0f}x less)")
     print(f"loop scores differing from the views on the sample: {mismatches}")
     print(f"cpu count: {os.cpu_count()}")
 

@@ -53,8 +53,16 @@ class Resources(Section):
 
 
 class SourceSettings(Section):
-    """How to reach the MCP server; a profile fills in what is not set here."""
+    """Where messages come from: an MCP server (a profile fills in what is not set
+    here) or, with kind = "bridge", the bridge's SQLite store read directly."""
 
+    kind: Literal["mcp", "bridge"] = "mcp"
+    store: str | None = Field(
+        None, description="the bridge's messages.db, for kind = \"bridge\""
+    )
+    busy_timeout_seconds: float = Field(
+        30, gt=0, le=3600, description="how long to wait for a store the bridge locks"
+    )
     profile: Literal["lharries", "json"] = "lharries"
     command: str | None = None
     args: list[str] = []

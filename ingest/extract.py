@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -103,36 +104,83 @@ async def run_extract(
     started = time.monotonic()
     run = _start_run(writer, first.key, options)
     try:
-        await _extract(writer, sources, options, summary, on_progress)
+        async with started_sources(sources):
+            chats = await list_chats(first, options, summary, on_progress)
+            await pull_once(writer, sources, chats, options, summary, on_progress)
         summary.status = "partial" if summary.failed_chats else "ok"
     except BaseException as exc:
         summary.status = "interrupted" if _is_interrupt(exc) else "failed"
         raise
     finally:
+        summary.calls = sum(getattr(s, "calls", 0) for s in sources)
+        summary.retries = sum(getattr(s, "retries", 0) for s in sources)
         summary.seconds = time.monotonic() - started
         _finish_run(writer, run, summary)
     return summary
 
 
-async def _extract(
-    writer: LakeWriter,
-    sources: list[Source],
+@asynccontextmanager
+async def started_sources(sources: list[Source]) -> AsyncIterator[list[Source]]:
+    """Start every source's server at once; close them all on the way out.
+
+    The sources stay started for as long as the block runs, so a long-lived caller
+    (the monitor) pulls many times over the same server processes.
+    """
+    starts = (s.start() for s in sources)
+    results = await asyncio.gather(*starts, return_exceptions=True)
+    try:
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        yield sources
+    finally:
+        await asyncio.gather(*(s.close() for s in sources), return_exceptions=True)
+
+
+async def list_chats(
+    source: Source,
     options: ExtractOptions,
     summary: ExtractSummary,
-    on_progress: ProgressFn,
+    on_progress: ProgressFn = _quiet,
+) -> list[Chat]:
+    """The chats to pull: the `max_chats` most recently active."""
+    chats = await source.fetch_chats(options.include_status)
+    summary.chats_listed = len(chats)
+    chosen = chats[: options.max_chats]
+    summary.chats_selected = len(chosen)
+    on_progress("chats", {"total": len(chosen)})
+    return chosen
+
+
+BatchExtra = Callable[[PendingBatch], dict[str, Any]]
+
+
+async def pull_once(
+    writer: LakeWriter,
+    sources: list[Source],
+    chats: list[Chat],
+    options: ExtractOptions,
+    summary: ExtractSummary,
+    on_progress: ProgressFn = _quiet,
+    batch_extra: BatchExtra | None = None,
 ) -> None:
-    """Workers and the committer; each server is started and stopped in its task."""
-    plan = Plan(asyncio.Queue(), asyncio.Event(), asyncio.Queue(maxsize=QUEUE_CHUNKS))
+    """Pull `chats` from their cursors over started sources and land what is new.
+
+    Workers (one per source) and the committer; a chat the server cannot serve is
+    noted in `summary.failed_chats` and the others go on. `batch_extra` may add
+    fields to each batch's manifest record (the monitor notes what to alert on).
+    """
+    plan = Plan(asyncio.Queue(), asyncio.Queue(maxsize=QUEUE_CHUNKS))
+    for chat in chats:
+        plan.todo.put_nowait(chat)
     cursors = dict(writer.manifest.cursors(sources[0].key))  # as of the start
     committer = asyncio.create_task(
-        _commit_loop(writer, plan.chunks, options, summary, on_progress)
+        _commit_loop(writer, plan.chunks, options, summary, on_progress, batch_extra)
     )
     try:
         async with asyncio.TaskGroup() as group:
-            for index, source in enumerate(sources):
-                group.create_task(
-                    _worker(source, index, plan, cursors, options, summary, on_progress)
-                )
+            for source in sources:
+                group.create_task(_worker(source, plan, cursors, options, summary))
     except BaseExceptionGroup as group_error:
         raise _first_error(group_error) from None
     finally:
@@ -143,41 +191,20 @@ async def _extract(
 @dataclass
 class Plan:
     todo: asyncio.Queue[Chat]
-    listed: asyncio.Event
     chunks: asyncio.Queue[Chunk | None]
 
 
-async def _list_chats(source, plan, options, summary, on_progress) -> None:  # noqa: ANN001
-    chats = await source.fetch_chats(options.include_status)
-    summary.chats_listed = len(chats)
-    chosen = chats[: options.max_chats]
-    summary.chats_selected = len(chosen)
-    on_progress("chats", {"total": len(chosen)})
-    for chat in chosen:
-        plan.todo.put_nowait(chat)
-    plan.listed.set()
-
-
-async def _worker(source, index, plan, cursors, options, summary, on_progress):  # noqa: ANN001, PLR0913
-    """Start this worker's server, pull chats off the queue until none are left.
+async def _worker(source, plan, cursors, options, summary) -> None:  # noqa: ANN001
+    """Pull chats off the queue over this worker's started server until none are left.
 
     Two chats are in flight per server, so the server prepares one answer while
     this process decodes the other.
     """
-    try:
-        await source.start()
-        if index == 0:
-            await _list_chats(source, plan, options, summary, on_progress)
-        await plan.listed.wait()
-        async with asyncio.TaskGroup() as group:
-            # A paced source keeps one chat at a time, so its delays mean what they say
-            in_flight = IN_FLIGHT_PER_SERVER if options.chat_delay_seconds == 0 else 1
-            for _ in range(in_flight):
-                group.create_task(_walker(source, plan, cursors, options, summary))
-    finally:
-        summary.calls += getattr(source, "calls", 0)
-        summary.retries += getattr(source, "retries", 0)
-        await source.close()
+    async with asyncio.TaskGroup() as group:
+        # A paced source keeps one chat at a time, so its delays mean what they say
+        in_flight = IN_FLIGHT_PER_SERVER if options.chat_delay_seconds == 0 else 1
+        for _ in range(in_flight):
+            group.create_task(_walker(source, plan, cursors, options, summary))
 
 
 async def _walker(source, plan, cursors, options, summary) -> None:  # noqa: ANN001
@@ -201,7 +228,9 @@ async def _pull_one(source, chat, plan, cursors, options, summary) -> None:  # n
         summary.failed_chats[chat.chat_id] = str(exc)
 
 
-async def _commit_loop(writer, chunks, options, summary, on_progress):  # noqa: ANN001
+async def _commit_loop(  # noqa: ANN202
+    writer, chunks, options, summary, on_progress, extra  # noqa: ANN001
+):
     pending = PendingBatch(source=summary_source(summary))
     chats_in_batch = 0
     while (chunk := await chunks.get()) is not None:
@@ -212,11 +241,11 @@ async def _commit_loop(writer, chunks, options, summary, on_progress):  # noqa: 
             summary.chats_done += 1
             on_progress("chat_done", {"chat": chunk.chat.name})
         if chats_in_batch >= options.batch_size or len(pending.rows) >= options.max_rows_per_batch:
-            await _land(writer, pending, summary, on_progress)
+            await _land(writer, pending, summary, on_progress, extra)
             pending = PendingBatch(source=pending.source)
             chats_in_batch = 0
     if pending.rows or pending.moves:
-        await _land(writer, pending, summary, on_progress)
+        await _land(writer, pending, summary, on_progress, extra)
 
 
 def summary_source(summary: ExtractSummary) -> str:
@@ -232,7 +261,9 @@ def _add_chunk(pending: PendingBatch, chunk: Chunk, source_key: str) -> None:
     pending.moves = moves
 
 
-async def _land(writer, pending, summary, on_progress):  # noqa: ANN001
+async def _land(writer, pending, summary, on_progress, extra=None):  # noqa: ANN001
+    if extra is not None and pending.row_count:
+        pending.extra.update(extra(pending))
     info = await asyncio.to_thread(writer.commit, pending)
     if info is None:
         return
@@ -299,4 +330,7 @@ def _is_interrupt(exc: BaseException) -> bool:
     return isinstance(exc, (KeyboardInterrupt, asyncio.CancelledError))
 
 
-__all__ = ["ExtractOptions", "ExtractSummary", "IngestError", "run_extract"]
+__all__ = [
+    "ExtractOptions", "ExtractSummary", "IngestError", "list_chats", "pull_once",
+    "run_extract", "started_sources",
+]

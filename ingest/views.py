@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +24,7 @@ import polars as pl
 
 from ingest.errors import IngestError
 from ingest.lake.manifest import Manifest
+from ingest.monitor_schema import ALERT_SCHEMA
 from ingest.schema import MESSAGE_SCHEMA
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
@@ -55,6 +56,7 @@ VIEW_ORDER: tuple[str, ...] = (
 AFTER_VIEW: dict[str, str] = {
     # Scoring needs the pattern as a constant (a per-row pattern is compiled per row).
     "keyword_pattern": (
+        "set variable keyword_prefilter = (select prefilter from keyword_pattern);\n"
         "set variable keyword_pattern = (select pattern from keyword_pattern);\n"
         "set variable keyword_lookup = (select lookup from keyword_pattern);"
     ),
@@ -77,6 +79,8 @@ class LakeTable:
 
 LAKE_TABLES: list[LakeTable] = [
     LakeTable("lake_messages", "messages", MESSAGE_SCHEMA),
+    # One row per alert the monitor raised (one per message_key, ever)
+    LakeTable("alerts", "alerts", ALERT_SCHEMA),
 ]
 
 
@@ -190,6 +194,8 @@ def duckdb_type(dtype: pl.DataType) -> str:
     """The DuckDB type of a Polars type used in the lake schemas."""
     if isinstance(dtype, pl.Datetime):
         return "timestamptz" if dtype.time_zone else "timestamp"
+    if isinstance(dtype, pl.List):
+        return duckdb_type(dtype.inner) + "[]"
     simple: dict[type, str] = {
         pl.String: "varchar", pl.Boolean: "boolean", pl.Int32: "integer",
         pl.Int64: "bigint", pl.Float64: "double", pl.Date: "date",
@@ -200,19 +206,28 @@ def duckdb_type(dtype: pl.DataType) -> str:
     raise TypeError(f"no DuckDB type for {dtype!r}; add it to duckdb_type()")
 
 
-def lake_table_sql(table: LakeTable, files: list[Path]) -> str:
-    """An empty typed table, plus a view over the committed files when there are any."""
+def lake_table_sql(
+    table: LakeTable, files: list[Path], batch_ids: Collection[str] | None = None
+) -> str:
+    """An empty typed table, plus a view over the committed files when there are any.
+
+    With `batch_ids`, only rows of those batches: a compacted file holds many.
+    """
     columns = ", ".join(f"{name} {duckdb_type(t)}" for name, t in table.schema.items())
     empty = f"{table.name}_empty"
     sql = f"create or replace table {empty} ({columns});\n"
     if not files:
         return sql + f"create or replace view {table.name} as select * from {empty};\n"
     paths = ", ".join(_quote(p.as_posix()) for p in files)
+    where = ""
+    if batch_ids is not None:
+        wanted = ", ".join(_quote(b) for b in sorted(batch_ids)) or "null"
+        where = f"\nwhere batch_id in ({wanted})"
     return sql + (
         f"create or replace view {table.name} as\n"
         f"select * from {empty}\nunion all by name\n"
         f"select * from read_parquet([{paths}], union_by_name = true, "
-        "hive_partitioning = false);\n"
+        f"hive_partitioning = false){where};\n"
     )
 
 
@@ -236,9 +251,17 @@ def view_sql(name: str) -> str:
     return path.read_text(encoding="utf-8").strip().rstrip(";") + ";\n"
 
 
-def committed_files(lake: Path, layer: str) -> list[Path]:
-    """The manifest's files of one layer; fails if a listed file is gone."""
-    files = [p.resolve() for p in Manifest.load(lake).parquet_files(layer)]
+def committed_files(
+    lake: Path, layer: str, batch_ids: Collection[str] | None = None
+) -> list[Path]:
+    """The manifest's files of one layer (of `batch_ids` only, when given); fails if
+    a listed file is gone."""
+    manifest = Manifest.load(lake)
+    if batch_ids is not None:
+        manifest.data["batches"] = {
+            b: info for b, info in manifest.batches.items() if b in batch_ids
+        }
+    files = [p.resolve() for p in manifest.parquet_files(layer)]
     missing = [p for p in files if not p.is_file()]
     if missing:
         raise LakeFileMissing(lake.resolve(), missing)
@@ -251,8 +274,13 @@ def setup_script(
     threshold: float = DEFAULT_THRESHOLD,
     reply_hours: float = DEFAULT_REPLY_HOURS,
     keywords_dir: Path | None = None,
+    message_batches: Collection[str] | None = None,
 ) -> str:
-    """All of the setup as SQL: settings, keywords, lake tables and views, in order."""
+    """All of the setup as SQL: settings, keywords, lake tables and views, in order.
+
+    `message_batches` limits the messages to those batches (the monitor scores only
+    what a tick landed); every other lake table is read whole.
+    """
     lake = Path(lake)
     parts = [
         f"-- walake views for {lake.resolve()} (generated from its manifest)\n",
@@ -263,7 +291,9 @@ def setup_script(
         keywords_sql(read_keywords(keyword_files(lake, keywords_dir))),
     ]
     for table in LAKE_TABLES:
-        parts.append(lake_table_sql(table, committed_files(lake, table.layer)))
+        only = message_batches if table.layer == "messages" else None
+        files = committed_files(lake, table.layer, only)
+        parts.append(lake_table_sql(table, files, only))
     for name in VIEW_ORDER:
         parts.append(view_sql(name))
         after = AFTER_VIEW.get(name.rsplit("/", 1)[-1])
@@ -279,10 +309,12 @@ def apply_views(
     threshold: float = DEFAULT_THRESHOLD,
     reply_hours: float = DEFAULT_REPLY_HOURS,
     keywords_dir: Path | None = None,
+    message_batches: Collection[str] | None = None,
 ) -> None:
     """Create the keyword table, lake tables and all views on `con` (idempotent)."""
     script = setup_script(
-        lake, threshold=threshold, reply_hours=reply_hours, keywords_dir=keywords_dir
+        lake, threshold=threshold, reply_hours=reply_hours, keywords_dir=keywords_dir,
+        message_batches=message_batches,
     )
     con.execute(script)
 
@@ -295,6 +327,7 @@ def connect(
     threshold: float = DEFAULT_THRESHOLD,
     reply_hours: float = DEFAULT_REPLY_HOURS,
     keywords_dir: Path | None = None,
+    message_batches: Collection[str] | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with every walake view over `lake`.
 
@@ -310,7 +343,7 @@ def connect(
     try:
         apply_views(
             con, lake, threshold=threshold, reply_hours=reply_hours,
-            keywords_dir=keywords_dir,
+            keywords_dir=keywords_dir, message_batches=message_batches,
         )
     except BaseException:
         con.close()

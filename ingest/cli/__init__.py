@@ -11,7 +11,8 @@ import click
 from ingest.errors import IngestError
 
 # Each module defines `commands`, a list of click commands to add to the group.
-COMMAND_MODULES = ("extract", "demo", "config_cmd", "diagnostics", "report", "imports")
+COMMAND_MODULES = ("extract", "demo", "config_cmd", "diagnostics", "report", "imports", "monitor",
+                   "operate")
 
 
 class WalakeGroup(click.Group):

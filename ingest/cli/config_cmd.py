@@ -17,8 +17,18 @@ from ingest.config import CONFIG_NAME, PRESETS, load_config, parse_config, prese
               help="Write this preset's limits into the config file.")
 @click.option("--show", is_flag=True, help="Print the effective configuration.")
 @click.option("--validate", is_flag=True, help="Check the config file and exit.")
+@click.option("--estimate-resources", "estimate", is_flag=True,
+              help="Disk, memory and time an extract of this size will need.")
+@click.option("--max-chats", type=click.IntRange(1), help="With --estimate-resources.")
+@click.option("--max-messages", type=click.IntRange(1),
+              help="Messages per chat, with --estimate-resources.")
+@click.option("--lake", type=click.Path(file_okay=False, path_type=Path),
+              help="Lake whose measured figures to use (default: the config's).")
+@click.option("--json", "as_json", is_flag=True, help="The estimate as JSON.")
 def config(config_path: Path | None, preset_name: str | None, show: bool,
-           validate: bool) -> None:
+           validate: bool, estimate: bool = False, max_chats: int | None = None,
+           max_messages: int | None = None, lake: Path | None = None,
+           as_json: bool = False) -> None:
     """Choose a preset, show or validate the configuration.
 
     A preset sets the extraction, monitoring and performance limits and keeps
@@ -28,7 +38,13 @@ def config(config_path: Path | None, preset_name: str | None, show: bool,
     Examples:
         walake config --preset heavy
         walake config --show
+        walake config --estimate-resources --max-chats 500
     """
+    if estimate:
+        from ingest.cli.estimate_view import show_estimate
+
+        show_estimate(config_path, lake, max_chats, max_messages, as_json)
+        return
     if preset_name:
         target = config_path or Path(CONFIG_NAME)
         write_preset(target, preset_name)

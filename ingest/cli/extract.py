@@ -14,7 +14,8 @@ from ingest.cli.progress import extract_progress
 from ingest.config import Config, load_config, with_overrides
 from ingest.extract import ExtractOptions, ExtractSummary, last_run, run_extract
 from ingest.lake.writer import LakeWriter
-from ingest.sources.factory import make_mcp_sources
+from ingest.sources.bridge_pull import pull_store
+from ingest.sources.factory import make_bridge_store, make_mcp_sources, resolve_zone
 from ingest.sources.mcp_client import open_errlog
 
 
@@ -63,7 +64,7 @@ def effective_config(config: Config, flags: dict[str, Any], previous: dict | Non
     config = with_overrides(config, "performance",
                             max_concurrent_requests=flags.get("concurrency"))
     return with_overrides(config, "source", profile=flags.get("profile"),
-                          timezone=flags.get("timezone"))
+                          timezone=flags.get("timezone"), kind=flags.get("source"))
 
 
 def run(lake: Path, config: Config, flags: dict[str, Any], store: Path | None,
@@ -72,7 +73,7 @@ def run(lake: Path, config: Config, flags: dict[str, Any], store: Path | None,
     with LakeWriter(lake) as writer:
         config = effective_config(config, flags, last_run(writer))
         ex = config.extraction
-        local = store is not None  # a local file never needs pacing
+        local = store is not None or config.source.kind == "bridge"  # no pacing
         options = ExtractOptions(
             max_chats=ex.max_chats,
             max_messages=ex.max_messages_per_chat,
@@ -82,6 +83,12 @@ def run(lake: Path, config: Config, flags: dict[str, Any], store: Path | None,
             concurrency=config.performance.max_concurrent_requests,
             include_status=flags.get("include_status", False) or ex.include_status_broadcast,
         )
+        if config.source.kind == "bridge":
+            # The store is read directly; server concurrency and pacing do not apply
+            bridge = make_bridge_store(config, store)
+            tz = resolve_zone(config.source.timezone)
+            with extract_progress(show_progress) as on_progress:
+                return pull_store(writer, bridge, tz, options, on_progress)
         with open_errlog(lake) as errlog:
             sources = make_mcp_sources(config, options.concurrency, store, errlog,
                                        delays=not local)
@@ -105,8 +112,11 @@ def report(summary: ExtractSummary, lake: Path, as_json: bool) -> None:
 
 @click.command()
 @extract_options
+@click.option("--source", "source", type=click.Choice(["mcp", "bridge"]),
+              help="Read an MCP server (default), or the bridge's store directly.")
 @click.option("--store", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="Pull this bridge store (messages.db) through the built-in server.")
+              help="The bridge store (messages.db): read directly with --source "
+                   "bridge, else served through the built-in MCP server.")
 def extract(lake: Path | None, config_path: Path | None, store: Path | None,
             as_json: bool, quiet: bool, verbose: bool, **flags: Any) -> None:
     """Pull chats and messages from your WhatsApp MCP server into the lake.
@@ -115,16 +125,25 @@ def extract(lake: Path | None, config_path: Path | None, store: Path | None,
     adds only what is new, and an interrupted run loses nothing.
 
     \b
-    Example:
+    Examples:
         walake extract --max-chats 100 --max-messages 1000
+        walake extract --source bridge --store whatsapp-bridge/store/messages.db
     """
     from ingest.cli import setup_logging
 
     config, _ = load_config(config_path)
     setup_logging(verbose, config.resources.log_level)
     lake = resolve_lake(lake, Path(config.lake) if config.lake else None)
+    from ingest.logs import configure_logging  # also into <lake>/logs/walake.log
+
+    configure_logging("DEBUG" if verbose else config.resources.log_level,
+                      lake if lake.exists() else None, stderr=False)
     summary = run(lake, config, flags, store, show_progress=not (quiet or as_json))
     report(summary, lake, as_json)
+    from ingest.cli.operate import after_extract  # compress_old_data, auto_cleanup
+
+    for note in after_extract(lake, config):
+        click.echo(note, err=True)
     if summary.failed_chats:
         raise SystemExit(1)
 

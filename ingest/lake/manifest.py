@@ -17,7 +17,7 @@ from ingest.errors import ManifestCorrupt, ManifestVersionTooNew
 from ingest.lake.files import write_bytes_atomic
 
 MANIFEST_NAME = "manifest.json"
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2
 RUN_HISTORY = 100
 
 
@@ -30,11 +30,23 @@ def _empty() -> dict[str, Any]:
         "chats": {},
         "imports": {},
         "runs": [],
+        # Version 2: chats and senders forgotten on request (hashed; ingest/lake/forget.py)
+        # and a counter for the names of rewritten files (compaction, rebuild, forget).
+        "blocklist": {"chats": {}, "senders": {}},
+        "next_file_seq": 1,
     }
 
 
+def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 2 adds the forget blocklist and the rewritten-file counter."""
+    data.setdefault("blocklist", {"chats": {}, "senders": {}})
+    data.setdefault("next_file_seq", 1)
+    data["version"] = 2
+    return data
+
+
 # Migrations from version N to N+1, applied in order on load.
-MIGRATIONS: list = []
+MIGRATIONS: list = [_v1_to_v2]
 
 
 class Manifest:
@@ -91,11 +103,19 @@ class Manifest:
     def parquet_files(self, layer: str = "messages") -> list[Path]:
         """Absolute paths of the recorded Parquet files of one layer, in batch order."""
         files = []
+        seen: set[str] = set()  # a compacted file is shared by many batches
         for batch_id in sorted(self.batches):
             relative = self.batches[batch_id].get("files", {}).get(layer)
-            if relative:
+            if relative and relative not in seen:
+                seen.add(relative)
                 files.append(self.lake / relative)
         return files
+
+    def take_file_seq(self) -> int:
+        """A fresh number for the name of a rewritten file (never reused)."""
+        seq = self.data["next_file_seq"]
+        self.data["next_file_seq"] = seq + 1
+        return seq
 
     def recorded_paths(self) -> set[str]:
         paths: set[str] = set()

@@ -35,12 +35,14 @@ from ingest.lake.files import (
 )
 from ingest.lake.crash import crash_point
 from ingest.lake.manifest import Manifest
-from ingest.schema import MESSAGE_SCHEMA
+from ingest.schema import MESSAGE_SCHEMA, SOURCE_COLUMNS
+
+SOURCE_SCHEMA = {name: MESSAGE_SCHEMA[name] for name in SOURCE_COLUMNS}
 
 log = logging.getLogger(__name__)
 
 LOCK_NAME = ".lock"
-LAYERS = ("raw", "messages")
+LAYERS = ("raw", "messages", "alerts")  # folders whose files the manifest lists
 _encoder = msgspec.json.Encoder()
 
 
@@ -71,6 +73,13 @@ class PendingBatch:
     moves: list[CursorMove] = field(default_factory=list)
     chats: dict[str, tuple[str | None, bool]] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    # Rows already in columns (SOURCE_COLUMNS, typed as MESSAGE_SCHEMA): a fast path
+    # for sources that build frames themselves; they land together with `rows`.
+    frames: list[pl.DataFrame] = field(default_factory=list)
+
+    @property
+    def row_count(self) -> int:
+        return len(self.rows) + sum(f.height for f in self.frames)
 
 
 def acquire_lock(lake: Path) -> int:
@@ -112,17 +121,35 @@ def remove_leftovers(lake: Path, manifest: Manifest) -> list[str]:
     return removed
 
 
-def frame_rows(rows: list[dict], batch_id: str, ingested_at: datetime) -> pl.DataFrame:
-    columns = {name: [row.get(name) for row in rows] for name in MESSAGE_SCHEMA}
-    columns["batch_id"] = [batch_id] * len(rows)
-    columns["ingested_at"] = [ingested_at] * len(rows)
-    return pl.DataFrame(columns, schema=MESSAGE_SCHEMA, strict=False)
+def frame_rows(
+    rows: list[dict],
+    batch_id: str,
+    ingested_at: datetime,
+    frames: Iterable[pl.DataFrame] = (),
+) -> pl.DataFrame:
+    """The typed rows of a batch: dict rows first, then ready frames, in order."""
+    parts = []
+    if rows:
+        columns = {name: [row.get(name) for row in rows] for name in SOURCE_COLUMNS}
+        parts.append(pl.DataFrame(columns, schema=SOURCE_SCHEMA, strict=False))
+    parts.extend(f.select(SOURCE_COLUMNS).cast(SOURCE_SCHEMA) for f in frames)
+    if not parts:
+        parts.append(pl.DataFrame(schema=SOURCE_SCHEMA))
+    frame = pl.concat(parts, how="vertical") if len(parts) > 1 else parts[0]
+    return frame.with_columns(
+        pl.lit(batch_id, pl.String()).alias("batch_id"),
+        pl.lit(ingested_at, MESSAGE_SCHEMA["ingested_at"]).alias("ingested_at"),
+    ).select(list(MESSAGE_SCHEMA))
 
 
-def encode_raw(raw: Iterable[dict]) -> bytes:
+def encode_raw(raw: Iterable[dict | bytes]) -> bytes:
+    """zstd JSON lines: one line per dict record; a bytes record is lines already."""
     buffer = io.BytesIO()
     with zstandard.ZstdCompressor(level=6).stream_writer(buffer, closefd=False) as out:
         for record in raw:
+            if isinstance(record, bytes):
+                out.write(record if record.endswith(b"\n") else record + b"\n")
+                continue
             out.write(_encoder.encode(record))
             out.write(b"\n")
     return buffer.getvalue()
@@ -169,7 +196,13 @@ class LakeWriter:
         """
         assert self.manifest is not None, "use LakeWriter as a context manager"
         manifest = self.manifest
-        if not batch.rows:
+        if manifest.data.get("blocklist", {}).get("chats") or \
+                manifest.data.get("blocklist", {}).get("senders"):
+            from ingest.lake.forget import without_blocked  # chats forgotten on request
+
+            batch = without_blocked(manifest, batch)
+        rows = batch.row_count
+        if not rows:
             self._move_cursors(batch)
             manifest.save()
             return None
@@ -180,14 +213,14 @@ class LakeWriter:
         raw_bytes = self._write_file(raw_path, encode_raw(batch.raw))
         crash_point("raw_written")
         parquet_path = self.partition("messages", batch.source, now) / f"{batch_id}.parquet"
-        frame = frame_rows(batch.rows, batch_id, now)
+        frame = frame_rows(batch.rows, batch_id, now, batch.frames)
         parquet_bytes = self._write_parquet(parquet_path, frame)
         crash_point("parquet_written")
 
         chats = tuple(sorted(batch.chats))
         manifest.record_batch(batch_id, {
             "source": batch.source,
-            "rows": len(batch.rows),
+            "rows": rows,
             "raw_records": len(batch.raw),
             "created_at": now.isoformat(),
             "chats": list(chats),
@@ -201,7 +234,7 @@ class LakeWriter:
         self._move_cursors(batch)
         manifest.save()
         crash_point("batch_recorded")
-        return BatchInfo(batch_id, batch.source, len(batch.rows), raw_bytes,
+        return BatchInfo(batch_id, batch.source, rows, raw_bytes,
                          parquet_bytes, chats)
 
     def _move_cursors(self, batch: PendingBatch) -> None:
@@ -223,6 +256,42 @@ class LakeWriter:
         frame.write_parquet(temp, compression="zstd", compression_level=6)
         publish(temp, path)
         return path.stat().st_size
+
+    def commit_table(
+        self,
+        layer: str,
+        source: str,
+        frame: pl.DataFrame,
+        marks: dict[str, dict[str, Any]] | None = None,
+    ) -> BatchInfo | None:
+        """Land rows of another lake table (e.g. the monitor's alerts) as one file.
+
+        The file is recorded like a message batch (under files[layer], so views read
+        it through `Manifest.parquet_files(layer)`), and `marks` update top-level
+        manifest sections in the same save: both count, or neither. No rows: only
+        the marks are saved, and None is returned.
+        """
+        assert self.manifest is not None, "use LakeWriter as a context manager"
+        manifest = self.manifest
+        for section, values in (marks or {}).items():
+            manifest.data.setdefault(section, {}).update(values)
+        if frame.is_empty():
+            manifest.save()
+            return None
+        now = datetime.now(UTC)
+        batch_id = manifest.take_batch_id()
+        path = self.partition(layer, source, now) / f"{batch_id}.parquet"
+        size = self._write_parquet(path, frame)
+        manifest.record_batch(batch_id, {
+            "kind": layer,
+            "source": source,
+            "rows": frame.height,
+            "created_at": now.isoformat(),
+            "files": {layer: path.relative_to(self.lake).as_posix()},
+            "bytes": {layer: size},
+        })
+        manifest.save()
+        return BatchInfo(batch_id, source, frame.height, 0, size, ())
 
     def record_run(self, run: dict[str, Any]) -> None:
         assert self.manifest is not None

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from ingest.errors import IngestError
@@ -33,7 +33,6 @@ from ingest.sources.decode import Chat, is_group_jid
 from ingest.sources.mcp import STATUS_CHAT
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 TOP = "~"  # sorts after every "YYYY-MM-DD HH:MM:SS" second
 
 
@@ -205,6 +204,6 @@ class BridgeSource:
             "store": self.store.path.name,
             "chat_id": chat.chat_id,
             "window": list(bounds[1:]),
-            "rows": [line for line in lines],
+            "rows": lines,
         }
         return Page(rows, raw)

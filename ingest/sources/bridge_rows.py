@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import polars as pl
@@ -56,17 +55,30 @@ def typed_rows(
     shows it (a name when the sender's JID is a known chat, else the raw sender).
     """
     ts = pl.col("timestamp")
-    sign = pl.when(pl.col("_sign") == "-").then(-1).otherwise(1)
+    # The bridge's layout is fixed ("2025-03-30 02:00:05+01:00"): slice it; anything
+    # else ("Z", no offset, fractions) goes through the slower general parse
+    regular = store["timestamp"].str.len_bytes().eq(25).all() and store[
+        "timestamp"
+    ].str.slice(19, 1).is_in(["+", "-"]).all()
+    if regular:
+        sign = pl.when(ts.str.slice(19, 1) == "-").then(-1).otherwise(1)
+        offset = sign * (
+            ts.str.slice(20, 2).cast(pl.Int32) * 60 + ts.str.slice(23, 2).cast(pl.Int32)
+        )
+    else:
+        found = ts.str.extract_groups(r"([+-])(\d\d):?(\d\d)$")
+        sign = pl.when(found.struct[0] == "-").then(-1).otherwise(1)
+        offset = pl.when(ts.str.ends_with("Z")).then(0).otherwise(
+            sign * (found.struct[1].cast(pl.Int32) * 60 + found.struct[2].cast(pl.Int32))
+        )
+    second = ts.str.slice(0, 19)
+    if not regular:
+        second = second.str.replace("T", " ", literal=True)
     frame = store.with_columns(
-        ts.str.slice(0, 19).str.replace("T", " ", literal=True).alias("second"),
-        ts.str.extract(r"([+-])\d\d:?\d\d$", 1).alias("_sign"),
-        ts.str.extract(r"[+-](\d\d):?\d\d$", 1).cast(pl.Int32).alias("_hh"),
-        ts.str.extract(r"[+-]\d\d:?(\d\d)$", 1).cast(pl.Int32).alias("_mm"),
+        second.alias("second"), offset.cast(pl.Int32).alias("offset")
     ).with_columns(
-        pl.col("second").str.strptime(pl.Datetime("us"), LOCAL_FORMAT).alias("local"),
-        pl.when(ts.str.ends_with("Z")).then(0)
-        .otherwise(sign * (pl.col("_hh") * 60 + pl.col("_mm")))
-        .cast(pl.Int32).alias("offset"),
+        pl.col("second").str.strptime(pl.Datetime("us"), LOCAL_FORMAT, cache=False)
+        .alias("local"),
     )
     if frame["offset"].null_count():
         frame = _offsets_from_zone(frame, tz)
@@ -126,10 +138,10 @@ def with_keys(frame: pl.DataFrame) -> pl.DataFrame:
         return frame
     texts = frame["text"]
     ascii_only = texts.str.contains(r"^[\x00-\x7f]*$")
-    keyed = frame.with_columns(
-        texts.str.replace_all("\r\n", "\n", literal=True)
-        .str.strip_chars(ASCII_SPACE).alias("_ktext")
-    )
+    ktext = texts
+    if texts.str.contains("\r", literal=True).any():
+        ktext = ktext.str.replace_all("\r\n", "\n", literal=True)
+    keyed = frame.with_columns(ktext.str.strip_chars(ASCII_SPACE).alias("_ktext"))
     if not ascii_only.all():
         # NFC and Unicode whitespace exactly as Python does them, for the few non-ASCII
         exact = [
@@ -139,16 +151,22 @@ def with_keys(frame: pl.DataFrame) -> pl.DataFrame:
             )
         ]
         keyed = keyed.with_columns(pl.Series("_ktext", exact, pl.String))
-    ident = pl.concat_str(
-        pl.col("chat_id"), pl.col("second"), pl.col("_ktext"),
-        pl.int_range(pl.len()).over("second", "_ktext").cast(pl.String),
-        separator=KEY_SEPARATOR,
-    )
-    idents = keyed.select(ident.cast(pl.Binary))[:, 0].to_list()
+    # Ordinals: 0 for a row whose (second, text) is unique in the frame, which is
+    # nearly every row; the few repeats are numbered in order
+    base = keyed.select(pl.concat_str(
+        pl.col("chat_id"), pl.col("second"), pl.col("_ktext"), separator=KEY_SEPARATOR
+    ))[:, 0]
+    ordinals = pl.zeros(len(base), pl.Int64, eager=True)
+    repeated = base.is_duplicated()
+    if repeated.any():
+        where = repeated.arg_true()
+        seen: dict[str, int] = {}
+        numbers = []
+        for ident in base.gather(where).to_list():
+            numbers.append(seen.get(ident, 0))
+            seen[ident] = numbers[-1] + 1
+        ordinals = ordinals.scatter(where, numbers)
+    idents = (base + KEY_SEPARATOR + ordinals.cast(pl.String)).cast(pl.Binary).to_list()
     blake = hashlib.blake2b
     keys = [blake(i, digest_size=16).hexdigest() for i in idents]
     return keyed.drop("_ktext").with_columns(pl.Series("message_key", keys, pl.String))
-
-
-def local_of(second: str) -> datetime:
-    return datetime.strptime(second, LOCAL_FORMAT)

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ingest.config import Config
 from ingest.errors import ConfigInvalid
+from ingest.sources.bridge import BridgeSource, BridgeStore
 from ingest.sources.mcp import CallPolicy, McpSource
 from ingest.sources.mcp_client import ServerCommand
 from ingest.sources.profiles import resolve_profile
@@ -87,3 +88,31 @@ def make_mcp_sources(
     )
     tz = resolve_zone(config.source.timezone)
     return [McpSource(command, profile, tz, policy, errlog) for _ in range(count)]
+
+
+def bridge_store_path(config: Config, store: Path | None) -> Path:
+    """The store to read: --store, else source.store from the config."""
+    if store is not None:
+        return store
+    if config.source.store:
+        return Path(config.source.store).expanduser()
+    raise ConfigInvalid([
+        "source.store is not set: say where the bridge's messages.db is, e.g. "
+        "store = \"~/whatsapp-mcp/whatsapp-bridge/store/messages.db\" in the [source] "
+        "section of walake.toml, or pass --store PATH"
+    ])
+
+
+def make_bridge_store(config: Config, store: Path | None = None) -> BridgeStore:
+    """A read-only handle on the bridge store, for the fast whole-pull path."""
+    path = bridge_store_path(config, store)
+    return BridgeStore(path, config.source.busy_timeout_seconds)
+
+
+def make_bridge_source(config: Config, store: Path | None = None) -> BridgeSource:
+    """The store behind the paged source interface (run_extract, the monitor)."""
+    path = bridge_store_path(config, store)
+    return BridgeSource(
+        path, resolve_zone(config.source.timezone), config.source.page_size or 5000,
+        config.source.busy_timeout_seconds,
+    )

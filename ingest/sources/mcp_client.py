@@ -99,7 +99,7 @@ class McpConnection:
         if self._owner is None or generation != self.generation:
             return
         done = asyncio.get_running_loop().create_future()
-        await self._requests.put(done)
+        await self._requests.put((generation, done))
         await done
 
     async def close(self) -> None:
@@ -112,17 +112,21 @@ class McpConnection:
         try:
             await self._open()
         except BaseException as exc:
-            ready.set_exception(exc)
+            _settle(ready, exc)
             return
-        ready.set_result(None)
+        _settle(ready, None)
         try:
-            while (done := await self._requests.get()) is not None:
+            while (request := await self._requests.get()) is not None:
+                generation, done = request
+                if generation != self.generation:
+                    _settle(done, None)  # another caller's restart already happened
+                    continue
                 await self._shut()
                 try:
                     await self._open()
-                    done.set_result(None)
+                    _settle(done, None)
                 except BaseException as exc:  # the caller decides whether to go on
-                    done.set_exception(exc)
+                    _settle(done, exc)
         finally:
             await self._shut()
 
@@ -214,6 +218,16 @@ class McpConnection:
                     f"The MCP server exited during '{what}'."
                 ) from exc
             raise
+
+
+def _settle(future: asyncio.Future, error: BaseException | None) -> None:
+    """Resolve a future unless its waiter has gone (cancelled) already."""
+    if future.done():
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(error)
 
 
 def _is_closed_stream(exc: BaseException) -> bool:

@@ -6,28 +6,55 @@
 -- batch. Times: sent_at is UTC; sent_at_local is the sender's naive wall time.
 create or replace view messages as
 
-with batch_rows as (
+with batch_rows as not materialized (
     select * from lake_messages
+),
+
+-- Copies of one message_key are rare (writers mostly avoid them), so only rows whose
+-- key may be repeated are ranked: a narrow hash aggregate over hash(message_key) finds
+-- the repeated hashes (a hash collision only sends a few more rows to the window,
+-- which still partitions by the key itself), and the window, which sorts whole
+-- rows, runs over just those rows. Every other row passes through unsorted.
+-- (batch_rows is not materialized: each branch re-reads the Parquet columns it
+-- needs, which is cheaper than buffering every row until the aggregate is done.)
+repeated_hashes as (
+    select hash(message_key) as key_hash
+    from batch_rows
+    group by key_hash
+    having count(*) > 1
+),
+
+single_rows as (
+    select b.*
+    from batch_rows as b
+    anti join repeated_hashes as r on hash(b.message_key) = r.key_hash
 ),
 
 ranked as (
     select
-        *,
+        b.*,
         row_number() over (
-            partition by message_key
+            partition by b.message_key
             order by
-                (source_message_id is not null) desc,
-                (sender_id is not null) desc,
-                (sender_name is not null)::integer
-                    + (is_from_me is not null)::integer
-                    + (chat_name is not null)::integer
-                    + (text is not null)::integer
-                    + (media_type is not null)::integer
-                    + (media_size is not null)::integer desc,
-                batch_id,
-                source
+                (b.source_message_id is not null) desc,
+                (b.sender_id is not null) desc,
+                (b.sender_name is not null)::integer
+                    + (b.is_from_me is not null)::integer
+                    + (b.chat_name is not null)::integer
+                    + (b.text is not null)::integer
+                    + (b.media_type is not null)::integer
+                    + (b.media_size is not null)::integer desc,
+                b.batch_id,
+                b.source
         ) as copy_rank
-    from batch_rows
+    from batch_rows as b
+    semi join repeated_hashes as r on hash(b.message_key) = r.key_hash
+),
+
+deduplicated as (
+    select * from single_rows
+    union all by name
+    select * exclude (copy_rank) from ranked where copy_rank = 1
 ),
 
 final as (
@@ -53,8 +80,7 @@ final as (
         coalesce(is_edited, false)::boolean as is_edited,
         batch_id::varchar as batch_id,
         ingested_at::timestamptz as ingested_at  -- UTC
-    from ranked
-    where copy_rank = 1
+    from deduplicated
 )
 
 select * from final

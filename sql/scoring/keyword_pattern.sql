@@ -1,17 +1,26 @@
--- keyword_pattern: one row: the RE2 pattern that finds every keyword form in a text,
--- and the lookup from a found form to its keywords (parallel lists, 1-based ids).
--- From: keyword_forms. Used by: ingest/views.py, which stores both in the variables
--- keyword_pattern and keyword_lookup that message_scores reads (constants: the
--- pattern is compiled once, and scoring needs no join or grouping).
--- Group 1 captures the whole word (or phrase) a form starts, so the caller can keep
--- only exact forms: "ideal" never starts a match (a letter precedes "deal"), and
--- "dealer" is captured whole and then dropped. Spaces in phrases match any white
--- space, line breaks too. Separators are white space, ASCII and Latin-1
--- punctuation and symbols, general punctuation to arrows (U+2000-2BFF), CJK
--- punctuation, variation selectors, fullwidth punctuation and emoji (U+1F000-1FAFF);
--- every other character (letters of any script, accents, digits, "_") is part of a
--- word, so "urgenté" or "срочноurgent" is not "urgent". (Listing separators is
--- 3x faster in RE2 than the Unicode classes \p{L}\p{M}\p{N}.)
+-- keyword_pattern: one row: the RE2 patterns that find keyword forms in a text, and
+-- the lookup from a found form to its keywords.
+-- From: keyword_forms. Used by: ingest/views.py, which stores them in the variables
+-- keyword_prefilter, keyword_pattern and keyword_lookup that message_scores reads
+-- (constants: each pattern is compiled once, and scoring needs no join or grouping).
+-- prefilter: a plain case-insensitive alternation of the forms, no groups and no
+-- character classes: a cheap test that a text may hold a keyword at all.
+-- pattern: run on ' ' || text, every match is one separator then a whole word (or
+-- phrase) that starts with a form; substring(match, 2) is that word, so the caller
+-- can keep only exact forms: "ideal" never starts a match (a letter precedes "deal"),
+-- and "dealer" is found whole and then dropped. No capture group: RE2 finds whole
+-- matches with its DFA alone. Spaces in phrases match any white space, line breaks
+-- too. Separators are white space, ASCII and Latin-1 punctuation and symbols, general
+-- punctuation to arrows (U+2000-2BFF), CJK punctuation, variation selectors,
+-- fullwidth punctuation and emoji (U+1F000-1FAFF); every other character (letters of
+-- any script, accents, digits, "_") is part of a word, so "urgenté" or "срочноurgent"
+-- is not "urgent". Only the forms are case-insensitive: under (?i) the separator
+-- ranges would also take in letters that case-fold into them (K, k, Å, å, Ω, ω via the
+-- Kelvin, Angstrom and Ohm signs). (Listing separators is 3x faster in RE2 than the
+-- Unicode classes \p{L}\p{M}\p{N}.)
+-- lookup.form_keywords maps a found form (lower case, white space runs as one space)
+-- to its keyword ids; ids follow (keyword, category), so ids in ascending order give
+-- the keywords sorted.
 create or replace view keyword_pattern as
 
 with distinct_forms as (
@@ -49,7 +58,7 @@ keyword_ids as (
         category,
         keyword,
         max(weight) as weight,
-        row_number() over (order by category, keyword) as keyword_id
+        row_number() over (order by keyword, category) as keyword_id
     from keyword_forms
     group by category, keyword
 ),
@@ -63,8 +72,7 @@ form_ids as (
 
 lookup as (
     select
-        (select list(form order by form) from form_ids) as forms,
-        (select list(keyword_ids order by form) from form_ids) as form_keyword_ids,
+        (select map(list(form), list(keyword_ids)) from form_ids) as form_keywords,
         (select list(keyword order by keyword_id) from keyword_ids) as keywords,
         (select list(category order by keyword_id) from keyword_ids) as categories,
         (select list(weight order by keyword_id) from keyword_ids) as weights
@@ -73,13 +81,16 @@ lookup as (
 final as (
     select
         (
-            '(?i)(?:^|[' || any_value(s.ranges) || '])((?:'
+            '(?i:' || string_agg(e.form_pattern, '|' order by length(e.form) desc, e.form)
+            || ')'
+        )::varchar as prefilter,
+        (
+            '[' || any_value(s.ranges) || '](?i:'
             || string_agg(e.form_pattern, '|' order by length(e.form) desc, e.form)
-            || ')[^' || any_value(s.ranges) || ']*)'
+            || ')[^' || any_value(s.ranges) || ']*'
         )::varchar as pattern,
         struct_pack(
-            forms := any_value(l.forms)::varchar[],
-            form_keyword_ids := any_value(l.form_keyword_ids)::bigint[][],
+            form_keywords := any_value(l.form_keywords)::map(varchar, bigint[]),
             keywords := any_value(l.keywords)::varchar[],
             categories := any_value(l.categories)::varchar[],
             weights := any_value(l.weights)::double[]

@@ -4,15 +4,19 @@
 -- notebooks.
 -- score = sum over categories of weight x number of distinct keywords of that
 -- category found in the text. System and deleted messages score 0.
--- Set-based and streaming: one regex pass finds the words keywords start, and list
--- functions map them to keyword ids (no join, no grouping), so 10M rows stay cheap.
+-- Set-based and streaming: a cheap prefilter skips texts with no keyword at all, one
+-- regex pass finds the words keywords start, and a MAP built once maps each word to
+-- keyword ids (no join, no grouping, no sort of the rows), so 10M rows stay cheap.
 create or replace view message_scores as
 
 with message_rows as (
     select * from messages
 ),
 
-matched_words as (
+-- Each match is one separator then the word (see keyword_pattern); white space inside
+-- a word comes only from a phrase ("looking\nfor") and is made one space. One list
+-- comprehension per message turns the matches into keyword ids.
+keyword_hits as (
     select
         *,
         case
@@ -20,27 +24,22 @@ matched_words as (
                 text is not null
                 and not is_system
                 and not is_deleted
-                and regexp_matches(text, getvariable('keyword_pattern'))  -- prefilter
-                then regexp_extract_all(text, getvariable('keyword_pattern'), 1)
-            else []::varchar[]
-        end as words
+                and regexp_matches(text, getvariable('keyword_prefilter'))
+                then list_sort(list_distinct(flatten([
+                    getvariable('keyword_lookup').form_keywords[lower(
+                        case
+                            when regexp_matches(m, '\S\s')
+                                then regexp_replace(substring(m, 2), '\s+', ' ', 'g')
+                            else substring(m, 2)
+                        end
+                    )]
+                    for m in regexp_extract_all(
+                        ' ' || text, getvariable('keyword_pattern'), 0
+                    )
+                ])))
+            else []::bigint[]
+        end as keyword_ids
     from message_rows
-),
-
-keyword_hits as (
-    select
-        *,
-        list_sort(list_distinct(flatten(list_transform(
-            words,
-            lambda word: coalesce(
-                getvariable('keyword_lookup').form_keyword_ids[list_position(
-                    getvariable('keyword_lookup').forms,
-                    lower(regexp_replace(word, '\s+', ' ', 'g'))
-                )],
-                []::bigint[]
-            )
-        )))) as keyword_ids
-    from matched_words
 ),
 
 scored as (
@@ -67,9 +66,9 @@ final as (
         list_sort(list_distinct(list_transform(
             keyword_ids, lambda i: getvariable('keyword_lookup').categories[i]
         )))::varchar[] as categories,
-        list_sort(list_transform(
+        list_transform(  -- ids ascending give the keywords sorted
             keyword_ids, lambda i: getvariable('keyword_lookup').keywords[i]
-        ))::varchar[] as keywords,
+        )::varchar[] as keywords,
         (
             score_value >= getvariable('opportunity_threshold')
             and is_from_me is distinct from true

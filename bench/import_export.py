@@ -1,0 +1,191 @@
+"""Benchmark `walake import` against whatstk and chat-miner on one generated export.
+
+Generates an Android-style export (DD/MM/YYYY, HH:MM - Author: text) of N messages
+with multi-line, media, system, edited and non-ASCII messages mixed in, then runs each
+contender in its own process so peak RSS is its own:
+
+    parse     walake's parser: bytes -> messages (best of 3)
+    land      walake end to end: read, parse, keys, write Parquet + raw to a new lake
+    whatstk   whatstk.df_from_whatsapp with the header format given
+    chatminer chat-miner's WhatsAppParser.parse_file + get_df
+
+Usage: .venv/bin/python bench/import_export.py [--messages N] [--rounds N]
+                                              [--skip-peers]
+whatstk and chat-miner are benchmark-only: pip install whatstk==0.9.1 chat-miner==0.6.0
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta
+from importlib import metadata
+from pathlib import Path
+
+AUTHORS = ["Dara Quill", "Wren Tally", "Odell Price", "Jörg Weiß", "Zoë Faure",
+           "Jean-Luc - Supplier", "+44 7700 900981", "Mei Tan"]
+WORDS = ("price box order ship truck late ok thanks see you monday hall gate "
+         "invoice pallet 40 bags kiln glaze 18:45: - tomorrow").split()
+EXTRAS = ["👍", "Grüße", "ça marche", "🧑\u200d🍳", "明天发货"]
+WHATSTK_FORMAT = "%d/%m/%Y, %H:%M - %name:"
+
+
+def generate(path: Path, count: int, seed: int = 7) -> None:
+    """Write a deterministic export of `count` messages to `path`."""
+    rng = random.Random(seed)
+    stamp = datetime(2019, 1, 1, 8, 0)
+    out = []
+    for index in range(count):
+        stamp += timedelta(seconds=rng.randint(5, 90))
+        head = f"{stamp:%d/%m/%Y}, {stamp:%H:%M} - "
+        roll = rng.random()
+        if index and roll < 0.01:
+            out.append(head + f"{rng.choice(AUTHORS)} added {rng.choice(AUTHORS)}")
+            continue
+        body = " ".join(rng.choices(WORDS, k=rng.randint(2, 14)))
+        if roll < 0.04:
+            body = "<Media omitted>"
+        elif roll < 0.06:
+            body += "\n" + " ".join(rng.choices(WORDS, k=rng.randint(2, 8)))
+        elif roll < 0.07:
+            body += " <This message was edited>"
+        elif roll < 0.20:
+            body += " " + rng.choice(EXTRAS)
+        out.append(head + f"{rng.choice(AUTHORS)}: {body}")
+    path.write_text("\n".join(out) + "\n", encoding="utf-8")
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_parse(path: Path) -> dict:
+    from ingest.sources.export import parse_export
+
+    data = path.read_bytes()
+    best, count = float("inf"), 0
+    for _ in range(3):
+        start = time.perf_counter()
+        parsed = parse_export(path.name, data)
+        best = min(best, time.perf_counter() - start)
+        count = len(parsed.messages)
+        del parsed
+    return {"messages": count, "seconds": best}
+
+
+def run_land(path: Path) -> dict:
+    from ingest.sources.export import ImportOptions, import_exports
+
+    with tempfile.TemporaryDirectory() as folder:
+        start = time.perf_counter()
+        [outcome] = import_exports(Path(folder) / "lake", [path],
+                                   ImportOptions(tz="Europe/Berlin"))
+        seconds = time.perf_counter() - start
+    assert outcome.error is None, outcome.error
+    return {"messages": outcome.summary.new, "seconds": seconds}
+
+
+def run_whatstk(path: Path) -> dict:
+    from whatstk.whatsapp.parser import df_from_whatsapp
+
+    start = time.perf_counter()
+    frame = df_from_whatsapp(str(path), hformat=WHATSTK_FORMAT, max_size=None)
+    return {"messages": len(frame), "seconds": time.perf_counter() - start}
+
+
+def run_chatminer(path: Path) -> dict:
+    import logging
+
+    from chatminer.chatparsers import WhatsAppParser
+
+    logging.disable(logging.INFO)
+    start = time.perf_counter()
+    parser = WhatsAppParser(str(path))
+    parser.parse_file()
+    frame = parser.parsed_messages.get_df()
+    return {"messages": len(frame), "seconds": time.perf_counter() - start}
+
+
+MODES = {"parse": run_parse, "land": run_land, "whatstk": run_whatstk,
+         "chatminer": run_chatminer}
+
+
+def child(mode: str, path: Path) -> None:
+    result = MODES[mode](path)
+    result["peak_rss_mb"] = round(peak_rss_mb(), 1)
+    print(json.dumps(result))
+
+
+def measure(mode: str, path: Path) -> dict:
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", mode, str(path)],
+        capture_output=True, text=True, check=False,
+    )
+    if done.returncode != 0:
+        return {"error": done.stderr.strip().splitlines()[-1:]}
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result["msgs_per_s"] = round(result["messages"] / result["seconds"])
+    return result
+
+
+def versions() -> dict:
+    found = {"python": platform.python_version()}
+    for name in ("whatstk", "chat-miner", "polars", "pandas"):
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = None
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=1_000_000)
+    parser.add_argument("--skip-peers", action="store_true")
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--child", nargs=2, metavar=("MODE", "PATH"))
+    args = parser.parse_args()
+    if args.child:
+        child(args.child[0], Path(args.child[1]))
+        return
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "WhatsApp Chat with Bench.txt"
+        generate(path, args.messages)
+        peers = [] if args.skip_peers else ["whatstk", "chatminer"]
+        modes = ["parse", "land", *peers]
+        results = {"input": {"messages": args.messages,
+                             "bytes": path.stat().st_size},
+                   "versions": versions()}
+        # Rounds interleave the contenders; the best time of each is kept, which is
+        # the fairest figure on a machine shared with other work.
+        for round_no in range(args.rounds):
+            for mode in modes:
+                result = measure(mode, path)
+                print(round_no, mode, result, file=sys.stderr, flush=True)
+                kept = results.get(mode)
+                best = kept is None or result.get("seconds", 1e9) < kept.get(
+                    "seconds", 1e9)
+                if best:
+                    results[mode] = result
+        results["load_average"] = os.getloadavg()
+    for peer in ("whatstk", "chatminer"):
+        peer_result = results.get(peer, {})
+        if "seconds" in peer_result:
+            results[f"land_vs_{peer}"] = round(
+                peer_result["seconds"] / results["land"]["seconds"], 2)
+            results[f"parse_vs_{peer}"] = round(
+                peer_result["seconds"] / results["parse"]["seconds"], 2)
+    print(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

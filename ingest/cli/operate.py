@@ -1,0 +1,229 @@
+"""`walake performance`, `compact`, `cleanup`, `rebuild` and `forget`: lake care."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ingest.cli.options import lake_option, resolve_lake
+from ingest.config import Config, load_config
+from ingest.logs import LEVELS, configure_logging
+
+
+def operate_options(function):  # noqa: ANN001, ANN201 - a click decorator
+    decorators = [
+        lake_option,
+        click.option("--config", "config_path", type=click.Path(dir_okay=False,
+                     path_type=Path), help="Config file (default ./walake.toml)."),
+        click.option("--log-level", type=click.Choice(LEVELS, case_sensitive=False),
+                     help="Log level (default: the config's resources.log_level)."),
+        click.option("--json", "as_json", is_flag=True, help="Print the result as JSON."),
+    ]
+    for decorator in reversed(decorators):
+        function = decorator(function)
+    return function
+
+
+def prepare(lake: Path | None, config_path: Path | None,
+            log_level: str | None) -> tuple[Path, Config]:
+    config, _ = load_config(config_path)
+    lake = resolve_lake(lake, Path(config.lake) if config.lake else None)
+    configure_logging(log_level or config.resources.log_level, lake)
+    return lake, config
+
+
+def emit(data: dict[str, Any], as_json: bool, text: str) -> None:
+    click.echo(json.dumps(data, indent=2, default=str) if as_json else text)
+
+
+def size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1024 or unit == "TB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+@click.command()
+@operate_options
+def performance(lake: Path | None, config_path: Path | None, log_level: str | None,
+                as_json: bool) -> None:
+    """Show this machine next to the lake: size by layer, files, measured rates.
+
+    \b
+    Example:
+        walake performance --json
+    """
+    from ingest.performance import performance_report
+
+    lake, _ = prepare(lake, config_path, log_level)
+    report = performance_report(lake)
+    m, k = report["machine"], report["lake"]
+    rate = lambda r: f"{r:,.0f} msg/s" if r else "not measured yet"  # noqa: E731
+    lines = [
+        f"machine: {m['cpus']} CPUs, load {m['load_1m']}, memory "
+        f"{size(m['memory_available'])} free of {size(m['memory_total'])}, "
+        f"disk {size(m['disk_free'])} free of {size(m['disk_total'])}",
+        f"lake {k['path']}: {k['messages']:,} messages, {k['chats']} chats, "
+        f"{k['batches']} batches, sources {k['sources'] or '-'}",
+    ]
+    for layer, n in k["files"].items():
+        per = k["bytes_per_message"].get(layer)
+        lines.append(f"  {layer}: {n} files, {size(k['bytes'].get(layer, 0))}"
+                     + (f", {per:g} B/message" if per else ""))
+    lines.append(f"  logs: {size(k['bytes'].get('logs', 0))}")
+    lines.append(f"  compacted batches: {k['compacted_batches']}, raw cleaned up: "
+                 f"{k['raw_removed_batches']}")
+    lines.append(f"  extract rate: {rate(k['extract_rate'])}; import rate: "
+                 f"{rate(k['import_rate'])}")
+    emit(report, as_json, "\n".join(lines))
+
+
+@click.command()
+@operate_options
+def compact(lake: Path | None, config_path: Path | None, log_level: str | None,
+            as_json: bool) -> None:
+    """Merge small Parquet batch files into larger files per partition.
+
+    Readers never see a row twice or miss one, and an interrupted run loses
+    nothing; rerun it at any time.
+
+    \b
+    Example:
+        walake compact
+    """
+    from ingest.lake.compact import compact_lake
+    from ingest.lake.writer import LakeWriter
+
+    lake, _ = prepare(lake, config_path, log_level)
+    with LakeWriter(lake) as writer:
+        s = compact_lake(writer)
+    emit({"lake": str(lake), **s.to_json()}, as_json,
+         f"compacted {s.files_merged} files into {s.files_written} "
+         f"({s.rows:,} rows, {s.batches} batches): {s.files_before} -> "
+         f"{s.files_after} Parquet files in {s.seconds:.1f} s")
+
+
+@click.command()
+@operate_options
+@click.option("--dry-run", is_flag=True, help="Only show what would be removed.")
+@click.option("--days", type=click.IntRange(1), help="Age in days (default: the "
+              "config's resources.cleanup_old_files_days).")
+def cleanup(lake: Path | None, config_path: Path | None, log_level: str | None,
+            as_json: bool, dry_run: bool, days: int | None) -> None:
+    """Remove old raw batches whose rows are already in compacted Parquet.
+
+    \b
+    Example:
+        walake cleanup --dry-run --days 30
+    """
+    from ingest.lake.retention import cleanup_raw
+    from ingest.lake.writer import LakeWriter
+
+    lake, config = prepare(lake, config_path, log_level)
+    days = days or config.resources.cleanup_old_files_days
+    with LakeWriter(lake) as writer:
+        plan = cleanup_raw(writer, days, dry_run=dry_run)
+    verb = "would remove" if dry_run else "removed"
+    lines = [f"{verb} {len(plan.due)} raw batch file(s) older than {days} days "
+             f"({size(plan.bytes)})"]
+    lines += [f"  {f}" for f in plan.files] if dry_run else []
+    if plan.waiting_for_compaction:
+        lines.append(f"kept {plan.waiting_for_compaction} old raw file(s) whose rows "
+                     "are not compacted yet (run `walake compact` first)")
+    emit({"lake": str(lake), **plan.to_json()}, as_json, "\n".join(lines))
+
+
+@click.command()
+@operate_options
+@click.option("--timezone", help="Zone of the source's local times (default: the "
+              "config's source.timezone, else this machine's).")
+@click.option("--dry-run", is_flag=True, help="Only list what can be rebuilt.")
+def rebuild(lake: Path | None, config_path: Path | None, log_level: str | None,
+            as_json: bool, timezone: str | None, dry_run: bool) -> None:
+    """Re-derive the Parquet rows from the raw batches still present.
+
+    Batches whose raw file was cleaned up keep their rows and are listed.
+
+    \b
+    Example:
+        walake rebuild --timezone Europe/London
+    """
+    from ingest.lake.rebuild import RebuildContext, rebuild_lake
+    from ingest.lake.writer import LakeWriter
+    from ingest.sources.factory import resolve_zone
+
+    lake, config = prepare(lake, config_path, log_level)
+    tz = resolve_zone(timezone or config.source.timezone)
+    with LakeWriter(lake) as writer:
+        names = {c: i.get("name") or "" for c, i in writer.manifest.data["chats"].items()}
+        s = rebuild_lake(writer, RebuildContext(tz, names), dry_run=dry_run)
+    verb = "can rebuild" if dry_run else "rebuilt"
+    lines = [f"{verb} {len(s.rebuilt)} batch(es); rows {s.rows_before:,} -> "
+             f"{s.rows_after:,}" if not dry_run else f"{verb} {len(s.rebuilt)} batch(es)"]
+    if s.skipped:
+        lines.append(f"could not rebuild {len(s.skipped)} batch(es):")
+        lines += [f"  {b}: {why}" for b, why in s.skipped.items()]
+    emit({"lake": str(lake), **s.to_json()}, as_json, "\n".join(lines))
+
+
+@click.command()
+@operate_options
+@click.option("--chat", help="Chat id (or exact chat name) to forget.")
+@click.option("--sender", help="Sender id (or exact sender name) to forget.")
+@click.option("--allow-again", is_flag=True,
+              help="Remove now, but let later pulls and imports bring it back.")
+def forget(lake: Path | None, config_path: Path | None, log_level: str | None,
+           as_json: bool, chat: str | None, sender: str | None,
+           allow_again: bool) -> None:
+    """Remove a chat's or a person's messages from every layer of the lake.
+
+    Later pulls and imports skip them, unless --allow-again.
+
+    \b
+    Examples:
+        walake forget --chat 447700900010@s.whatsapp.net
+        walake forget --sender "Ana" --allow-again
+    """
+    from ingest.lake.forget import forget as forget_in
+    from ingest.lake.writer import LakeWriter
+
+    if bool(chat) == bool(sender):
+        raise click.UsageError("give exactly one of --chat or --sender")
+    lake, _ = prepare(lake, config_path, log_level)
+    kind, value = ("chat", chat) if chat else ("sender", sender)
+    with LakeWriter(lake) as writer:
+        s = forget_in(writer, kind, value, allow_again=allow_again)
+    rows = ", ".join(f"{n:,} {layer} rows" for layer, n in s.rows.items()) or "no rows"
+    text = (f"forgot the {kind}: removed {rows}, {s.raw_records} raw records, "
+            f"{s.cursors} cursors, {s.log_lines} log lines; rewrote "
+            f"{s.files_rewritten} files. "
+            + ("Later pulls and imports skip it." if s.blocked
+               else "Later pulls may bring it back (--allow-again)."))
+    emit({"lake": str(lake), **s.to_json()}, as_json, text)
+
+
+def after_extract(lake: Path, config: Config) -> list[str]:
+    """Compaction and retention that the config asks to run after an extract."""
+    from ingest.lake.compact import compact_lake
+    from ingest.lake.retention import cleanup_raw
+    from ingest.lake.writer import LakeWriter
+
+    notes = []
+    res = config.resources
+    if not (res.compress_old_data or res.auto_cleanup):
+        return notes
+    with LakeWriter(lake) as writer:
+        if res.compress_old_data:
+            s = compact_lake(writer)
+            notes.append(f"compacted {s.files_merged} files into {s.files_written}")
+        if res.auto_cleanup:
+            plan = cleanup_raw(writer, res.cleanup_old_files_days)
+            notes.append(f"removed {len(plan.due)} old raw batch file(s)")
+    return notes
+
+
+commands = [performance, compact, cleanup, rebuild, forget]

@@ -1,0 +1,298 @@
+"""Rebuild: re-derive the Parquet rows of every batch from its raw file.
+
+After a decoder fix, `walake rebuild` turns each batch's raw records back into rows
+with the current code. Each source registers how (REBUILDERS); a batch whose raw
+file was cleaned up, redacted by `forget`, or whose source has no rebuilder keeps
+its current rows and is reported with the reason. The rewrite keeps the file layout
+(one new file per current file, so compacted files stay compacted) and commits with
+one manifest save, like compaction: a crash leaves the old rows in place.
+
+A message stays a single row: rebuilt rows whose key is already held by a kept
+batch, or by an earlier rebuilt one, are dropped (a walk re-reads the second it
+stops at, so one message can be in two batches' raw records).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import PurePosixPath
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import msgspec
+import polars as pl
+
+from ingest.errors import IngestError
+from ingest.lake.crash import crash_point
+from ingest.lake.rewrite import (
+    RAW_LAYER,
+    delete_unreferenced,
+    files_by_layer,
+    fresh_name,
+    read_parquet,
+    read_raw_lines,
+    write_frame,
+)
+from ingest.lake.writer import SOURCE_SCHEMA, LakeWriter, frame_rows
+from ingest.schema import OrdinalCounter, local_second, row_second
+from ingest.sources.decode import (
+    Chat,
+    decode_json_messages,
+    decode_text_messages,
+    is_group_jid,
+)
+
+log = logging.getLogger(__name__)
+REBUILD_TAG = "r"
+
+
+class NotRebuildable(IngestError):
+    """A batch's raw records cannot be turned back into rows; the message says why."""
+
+
+@dataclass(frozen=True)
+class RebuildContext:
+    tz: ZoneInfo
+    chat_names: dict[str, str]  # chat id -> name, from the manifest
+
+
+# Source name -> function(raw lines, batch info, context) -> rows (dicts with keys)
+# or a frame of SOURCE_COLUMNS. Another source plugs in with `register`.
+Rebuilder = Callable[[list[bytes], dict[str, Any], RebuildContext], Any]
+REBUILDERS: dict[str, Rebuilder] = {}
+# Sources known not to be rebuildable yet, with the reason shown to the user.
+NOT_SUPPORTED: dict[str, str] = {
+    # TODO(#7): the export parser decides the date layout from the whole file, so a
+    # batch's lines alone cannot be re-parsed reliably; re-import the export instead.
+    "export": "export batches are re-derived by importing the export file again",
+}
+
+
+def register(source: str, rebuilder: Rebuilder) -> None:
+    REBUILDERS[source] = rebuilder
+    NOT_SUPPORTED.pop(source, None)
+
+
+@dataclass
+class RebuildSummary:
+    rebuilt: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)  # batch id -> reason
+    rows_before: int = 0
+    rows_after: int = 0
+    files_written: int = 0
+    dry_run: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def why_not(info: dict[str, Any]) -> str | None:
+    """Why a batch cannot be rebuilt, or None when it can."""
+    if not info.get("files", {}).get(RAW_LAYER):
+        if info.get("raw_removed_at"):
+            return f"raw file cleaned up on {info['raw_removed_at'][:10]}"
+        return "no raw file recorded"
+    if info.get("raw_redacted"):
+        return "raw records were removed by `walake forget`"
+    source = info.get("source", "?")
+    if source in REBUILDERS:
+        return None
+    return NOT_SUPPORTED.get(source, f"no rebuilder for source {source!r}")
+
+
+def rebuild_lake(
+    writer: LakeWriter, context: RebuildContext, *, dry_run: bool = False
+) -> RebuildSummary:
+    """Rewrite the messages layer from the raw batches still present."""
+    manifest = writer.manifest
+    assert manifest is not None, "use LakeWriter as a context manager"
+    lake = writer.lake
+    summary = RebuildSummary(dry_run=dry_run)
+    for batch_id in sorted(manifest.batches):
+        reason = why_not(manifest.batches[batch_id])
+        if reason is None:
+            summary.rebuilt.append(batch_id)
+        else:
+            summary.skipped[batch_id] = reason
+    if dry_run or not summary.rebuilt:
+        return summary
+    rebuilt = set(summary.rebuilt)
+    owners = files_by_layer(manifest, "messages")
+
+    # Keys that stay as they are: rebuilt rows never duplicate them
+    held: set[str] = set()
+    for relative, batches in owners.items():
+        kept = [b for b in batches if b not in rebuilt]
+        if kept:
+            keys = pl.read_parquet(lake / relative, columns=["message_key", "batch_id"])
+            held.update(keys.filter(pl.col("batch_id").is_in(kept))["message_key"])
+
+    # Step 1: one new file per current file, holding kept and rebuilt rows
+    swaps: list[tuple[str, str, dict[str, int]]] = []
+    for relative, batches in owners.items():
+        old = read_parquet(lake, relative)
+        summary.rows_before += old.height
+        parts, counts = [], {}
+        for batch_id in batches:
+            if batch_id in rebuilt:
+                part = _rebuilt_rows(writer, batch_id, context, held)
+            else:
+                part = old.filter(pl.col("batch_id") == batch_id)
+            counts[batch_id] = part.height
+            parts.append(part)
+        frame = pl.concat(parts, how="diagonal_relaxed") if parts else old.clear()
+        folder = str(PurePosixPath(relative).parent)
+        target = fresh_name(manifest, folder, REBUILD_TAG, ".parquet")
+        write_frame(lake, target, frame)
+        summary.rows_after += frame.height
+        swaps.append((relative, target, counts))
+    crash_point("rebuild_written")
+
+    # Step 2: the commit point
+    now = datetime.now(UTC).isoformat()
+    for relative, target, counts in swaps:
+        for batch_id, rows in counts.items():
+            info = manifest.batches[batch_id]
+            info["files"]["messages"] = target
+            info["rows"] = rows
+            if info.get("compacted_into"):
+                info["compacted_into"] = target
+            if batch_id in rebuilt:
+                info["rebuilt_at"] = now
+    summary.files_written = len(swaps)
+    manifest.record_run({
+        "command": "rebuild", "finished_at": now, "status": "ok",
+        "rebuilt": len(summary.rebuilt), "skipped": len(summary.skipped),
+        "rows_before": summary.rows_before, "rows_after": summary.rows_after,
+    })
+    manifest.save()
+    crash_point("rebuild_recorded")
+
+    # Step 3
+    delete_unreferenced(lake, manifest, [old for old, _, _ in swaps])
+    return summary
+
+
+def _rebuilt_rows(
+    writer: LakeWriter, batch_id: str, context: RebuildContext, held: set[str]
+) -> pl.DataFrame:
+    info = writer.manifest.batches[batch_id]
+    lines = read_raw_lines(writer.lake, info["files"][RAW_LAYER])
+    try:
+        made = REBUILDERS[info["source"]](lines, info, context)
+    except NotRebuildable as exc:
+        raise NotRebuildable(
+            f"Batch {batch_id} cannot be rebuilt: {exc}. Nothing was changed; fix "
+            "the decoder, or remove the batch's raw file to keep its current rows."
+        ) from exc
+    ingested_at = datetime.fromisoformat(info["created_at"])
+    if isinstance(made, pl.DataFrame):
+        frame = frame_rows([], batch_id, ingested_at, [made])
+    else:
+        frame = frame_rows(made, batch_id, ingested_at)
+    frame = frame.unique("message_key", keep="first", maintain_order=True)
+    frame = frame.filter(~pl.col("message_key").is_in(list(held)))
+    held.update(frame["message_key"])
+    return frame
+
+
+# MCP: one raw record per tool call (see ingest/sources/mcp.py and ingest/pull.py)
+
+
+def rebuild_mcp(
+    lines: list[bytes], info: dict[str, Any], context: RebuildContext
+) -> list[dict]:
+    """Rows of MCP tool answers, keyed the way the walk keyed them.
+
+    A record holds whole seconds once the rows at or below `kept_above` (the cut
+    oldest second of a full page) are dropped, so identical rows are numbered per
+    record; sub-pages of one second (page > 0) continue the previous record's count.
+    """
+    rows_out: list[dict] = []
+    counter = OrdinalCounter()
+    for number, line in enumerate(lines, start=1):
+        try:
+            record = msgspec.json.decode(line)
+            rows, window, page = _mcp_rows(record, context)
+        except (msgspec.DecodeError, KeyError, TypeError, ValueError) as exc:
+            raise NotRebuildable(f"raw record {number} cannot be decoded: {exc}") from exc
+        if not page:
+            counter = OrdinalCounter()
+        lo, hi_excl = window
+        if page and lo is not None:
+            rows = [r for r in rows if row_second(r) == local_second(lo)]
+        rows = [r for r in rows if _inside(r, lo, hi_excl)]
+        kept_above = record.get("kept_above")
+        if kept_above:
+            rows = [r for r in rows if row_second(r) > kept_above]
+        rows.sort(key=row_second, reverse=True)  # stable: server order within a second
+        for row in rows:
+            counter.assign(row)
+        rows_out.extend(rows)
+    return rows_out
+
+
+def _mcp_rows(record: dict, context: RebuildContext):  # noqa: ANN202
+    chat_id = record["chat_id"]
+    chat = Chat(chat_id, record.get("chat_name") or "", is_group_jid(chat_id))
+    texts = record.get("texts") or []
+    structured = record.get("structured")
+    args = record.get("arguments") or {}
+    head = "".join(texts).lstrip()[:2]
+    if structured is not None or head.startswith("{") or head == "[{":
+        rows = decode_json_messages(texts, structured, chat, context.tz)
+    else:
+        rows = decode_text_messages(texts, chat, context.tz)
+    window = (_bound(args.get("after"), after=True), _bound(args.get("before"), False))
+    return rows, window, args.get("page") or 0
+
+
+def _bound(value: str | None, after: bool) -> datetime | None:
+    """The local second a tool-call bound stands for (see McpSource.bound)."""
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        return parsed
+    # Aware bounds: `after` was written one second early
+    local = parsed.replace(tzinfo=None)
+    return local + timedelta(seconds=1) if after else local
+
+
+def _inside(row: dict, lo: datetime | None, hi_excl: datetime | None) -> bool:
+    second = row["sent_at_local"].replace(microsecond=0)
+    return (lo is None or second >= lo) and (hi_excl is None or second < hi_excl)
+
+
+# Bridge: raw lines are the store's rows, one JSON object per row
+
+
+def rebuild_bridge(
+    lines: list[bytes], info: dict[str, Any], context: RebuildContext
+) -> pl.DataFrame:
+    """Rows of the store's rows, keyed per chat like the store walk.
+
+    Sender names come from the chat names the manifest knows (the walk used the
+    store's full list), so a sender whose own chat was never pulled shows the JID.
+    """
+    from ingest.sources.bridge_rows import parse_store_rows, typed_rows, with_keys
+
+    # A walk re-reads the second it stops at; the same store row twice is one row
+    unique = list(dict.fromkeys(lines))
+    store = parse_store_rows(b"\n".join(unique) + b"\n")
+    parts = []
+    for (chat_id,), rows in store.group_by(["chat_jid"], maintain_order=True):
+        name = context.chat_names.get(chat_id) or ""
+        chat = Chat(chat_id, name, is_group_jid(chat_id))
+        typed = typed_rows(rows, chat, context.chat_names, context.tz)
+        parts.append(with_keys(typed).drop("second"))
+    if not parts:
+        return pl.DataFrame(schema=SOURCE_SCHEMA)
+    return pl.concat(parts, how="vertical")
+
+
+register("mcp", rebuild_mcp)
+register("bridge", rebuild_bridge)

@@ -1,0 +1,119 @@
+"""Typed errors of the export importer; each names the value at fault and the fix."""
+
+from __future__ import annotations
+
+from ingest.errors import IngestError
+
+
+class ExportError(IngestError):
+    """A file that cannot be imported as a WhatsApp chat export."""
+
+    def __init__(self, name: str, message: str) -> None:
+        self.name = name
+        super().__init__(f"{name}: {message}")
+
+
+class ExportEmpty(ExportError):
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            name,
+            "the file is empty. Export the chat again from WhatsApp "
+            "(chat menu > More > Export chat) and import the new file.",
+        )
+
+
+class ExportEncodingInvalid(ExportError):
+    def __init__(self, name: str, offset: int, byte: int) -> None:
+        self.offset = offset
+        super().__init__(
+            name,
+            f"byte 0x{byte:02x} at offset {offset} is not valid UTF-8, and WhatsApp "
+            "writes exports as UTF-8. If the file was re-saved by an editor, convert "
+            "it back (for example: iconv -f WINDOWS-1252 -t UTF-8 in.txt > out.txt) "
+            "or export the chat again.",
+        )
+
+
+class ExportNotRecognised(ExportError):
+    def __init__(self, name: str, sample: str) -> None:
+        self.sample = sample
+        super().__init__(
+            name,
+            f"no line looks like a WhatsApp message header (first line: "
+            f"{sample[:60]!r}). Pass the .txt or .zip made by 'Export chat'; if it "
+            "is one, add a short anonymised sample to tests/data/exports/ and open "
+            "an issue.",
+        )
+
+
+class ExportLineTooLong(ExportError):
+    def __init__(self, name: str, line: int, length: int, limit: int) -> None:
+        self.line = line
+        self.length = length
+        super().__init__(
+            name,
+            f"line {line} is {length:,} characters long, more than the {limit:,} "
+            "a WhatsApp export line can hold, so this is not an export (or it is "
+            "damaged). Export the chat again, or split out the offending line.",
+        )
+
+
+class ArchiveUnreadable(ExportError):
+    def __init__(self, name: str, reason: str) -> None:
+        super().__init__(
+            name,
+            f"the zip archive cannot be read ({reason}). Download or export it "
+            "again, or unzip it yourself and import the chat .txt.",
+        )
+
+
+class ArchiveNoChat(ExportError):
+    def __init__(self, name: str, members: list[str]) -> None:
+        shown = ", ".join(members[:5]) or "nothing"
+        super().__init__(
+            name,
+            f"the zip holds no chat text file (found: {shown}). A WhatsApp export "
+            "zip holds '_chat.txt' (iPhone) or 'WhatsApp Chat with NAME.txt' "
+            "(Android); import that file or the zip that 'Export chat' made.",
+        )
+
+
+class ArchiveAmbiguous(ExportError):
+    def __init__(self, name: str, candidates: list[str]) -> None:
+        super().__init__(
+            name,
+            f"the zip holds several chat files ({', '.join(candidates[:5])}). "
+            "Unzip it and import each chat file by path.",
+        )
+
+
+class ArchiveUnsafe(ExportError):
+    def __init__(self, name: str, member: str) -> None:
+        self.member = member
+        super().__init__(
+            name,
+            f"member {member!r} would be written outside the archive's folder "
+            "(an absolute path or '..'), which no WhatsApp export contains. The "
+            "archive was not read; do not unzip it either.",
+        )
+
+
+class ArchiveTooLarge(ExportError):
+    def __init__(self, name: str, member: str, detail: str) -> None:
+        self.member = member
+        super().__init__(
+            name,
+            f"member {member!r} {detail}, beyond what a chat export holds (a zip "
+            "bomb or a damaged file). It was not expanded. Check where the file "
+            "came from and export the chat again.",
+        )
+
+
+class ZoneUnknown(IngestError):
+    def __init__(self, zone: str) -> None:
+        self.zone = zone
+        super().__init__(
+            f"--tz {zone!r} is not a time zone this machine knows. Pass an IANA "
+            "name such as Europe/Berlin or America/New_York (install the tzdata "
+            "package if none are found).",
+        )

@@ -1,0 +1,389 @@
+"""The vectorized fast path: export bytes -> one typed message frame, in Polars.
+
+Same results as the strict reference parser (`parse.parse_export`), which stays the
+definition: the file's lines become a Polars Series, the per-file dialect regex (the
+very pattern `dialect.compile_header` builds) marks header lines in Rust, dates and
+times are resolved once per distinct value with the reference's own helpers, and the
+plain-text majority of messages is built column-wise. Every message the columns cannot
+decide for sure (events, placeholders, the first line of the file, ...) goes through the
+reference's per-message code, with the same author cache state it would have seen.
+`parse_fast` returns None when the file is better left to the reference (UTF-16, a
+pattern the Rust engine refuses, a file that is not an export: error texts come from
+the reference).
+"""
+
+from __future__ import annotations
+
+import io
+import unicodedata
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from ingest.sources.export.classify import (
+    DELETED,
+    LRM,
+    is_system_author,
+)
+from ingest.sources.export.dates import OrderDecision, decide_order, make_date
+from ingest.sources.export.dates import parse_time, split_date
+from ingest.sources.export.dialect import SNIFF_LINES, Dialect, sniff_dialect
+from ingest.sources.export.errors import (
+    ExportEmpty,
+    ExportLineTooLong,
+    ExportNotRecognised,
+)
+from ingest.sources.export.parse import (
+    MAX_LINE,
+    Message,
+    Unplaced,
+    _author,
+    _is_event,
+    _message,
+    decode_export,
+)
+
+IMPOSSIBLE = ("header with an impossible date or time; kept as text of the "
+              "message above")
+BEFORE = "before the first message"
+# Python's str.strip() set for ASCII text (it includes the separators \x1c-\x1f).
+ASCII_SPACE = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
+NON_ASCII = r"[^\x00-\x7f]"
+
+MESSAGE_COLUMNS = {
+    "line": pl.Int64(), "line_count": pl.Int64(), "timestamp": pl.Datetime("us"),
+    "author": pl.String(), "text": pl.String(),
+    "author_is_unsaved_contact": pl.Boolean(), "is_system": pl.Boolean(),
+    "is_media": pl.Boolean(), "is_deleted": pl.Boolean(), "is_edited": pl.Boolean(),
+    "attributed_to": pl.String(), "attachment": pl.String(),
+    "media_kind": pl.String(), "caption": pl.String(), "is_location": pl.Boolean(),
+    "attachment_present": pl.Boolean(),
+}
+CLASSIFIED = [c for c in MESSAGE_COLUMNS if c not in ("line", "line_count",
+                                                      "timestamp",
+                                                      "attachment_present")]
+
+
+@dataclass
+class FastParsed:
+    """What `ParsedExport` reports, with the messages as one frame (file order).
+
+    `frame` has the `Message` fields as columns (MESSAGE_COLUMNS); `line_frame` has
+    every file line with `mid`, the 1-based message it belongs to (0: unplaced).
+    """
+
+    name: str
+    dialect: Dialect
+    order: OrderDecision
+    frame: pl.DataFrame
+    line_frame: pl.DataFrame
+    unplaced: list[Unplaced] = field(default_factory=list)
+    bom: bool = False
+    crlf: bool = False
+
+    @property
+    def authors(self) -> list[str]:
+        return self.frame["author"].drop_nulls().unique(maintain_order=True).to_list()
+
+    @property
+    def lines(self) -> list[str]:
+        return self.line_frame["line"].to_list()
+
+    @property
+    def messages(self) -> list[Message]:
+        """The frame as reference `Message`s (tests, small files)."""
+        return [Message(**row) for row in self.frame.iter_rows(named=True)]
+
+
+def read_lines(name: str, data: bytes) -> tuple[pl.Series, bool, bool] | None:
+    """The file's lines as a String Series (CRLF -> LF, BOM dropped), bom, crlf."""
+    if not data or data.isspace():
+        raise ExportEmpty(name)
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return None
+    bom = data.startswith(b"\xef\xbb\xbf")
+    crlf = b"\r\n" in data
+    try:
+        if b"\x00" in data or data.endswith(b"\r"):
+            lines = _split_lines(data[3:] if bom else data, crlf)
+        else:
+            lines = _read_lines(data, bom)
+    except pl.exceptions.PolarsError:
+        decode_export(name, data)  # raises the reference's typed error
+        return None
+    return lines, bom, crlf
+
+
+def _read_lines(data: bytes, bom: bool) -> pl.Series:
+    """Lines by the CSV reader (one column, no quoting): no copy of the whole text.
+
+    It ends lines at LF and CRLF, as the reference does after CRLF -> LF; a CR at
+    the very end of the file, and NUL bytes, take `_split_lines` instead.
+    """
+    frame = pl.read_csv(
+        io.BytesIO(data), has_header=False, separator="\x00", quote_char=None,
+        new_columns=["line"], schema={"line": pl.String()}, raise_if_empty=False,
+    )
+    lines = frame.to_series().fill_null("")
+    if bom and lines.len() and lines[0].startswith("\ufeff"):
+        lines = lines.scatter(0, lines[0][1:])
+    return lines
+
+
+def _split_lines(data: bytes, crlf: bool) -> pl.Series:
+    """`parse.split_lines` in Polars (the general case; copies the text twice)."""
+    text = pl.Series("line", [data], pl.Binary).cast(pl.String)
+    if crlf:
+        text = text.str.replace_all("\r\n", "\n", literal=True)
+    lines = text.str.split("\n").explode().alias("line")
+    if lines.len() and lines[-1] == "":
+        lines = lines.head(lines.len() - 1)
+    return lines
+
+
+def parse_fast(
+    name: str,
+    data: bytes,
+    *,
+    date_order: str | None = None,
+    members: set[str] | None = None,
+) -> FastParsed | None:
+    """The fast path; None means 'use the reference parser' (same input)."""
+    found = read_lines(name, data)
+    if found is None:
+        return None
+    lines, bom, crlf = found
+    lengths = lines.str.len_chars()
+    longest = lengths.max() or 0
+    if longest > MAX_LINE:
+        raise ExportLineTooLong(name, int(lengths.arg_max()) + 1, longest, MAX_LINE)
+    del lengths
+    dialect = sniff_dialect(lines.head(SNIFF_LINES).to_list())
+    if dialect is None:
+        return None
+    try:
+        groups = lines.str.extract_groups("(?s)" + dialect.pattern().pattern)
+    except pl.exceptions.PolarsError:
+        return None
+    frame = pl.DataFrame([lines]).with_columns(groups.struct.unnest())
+    del groups, lines
+    parsed = _parse_frame(name, frame, dialect, date_order, members)
+    if parsed is not None:
+        parsed.bom, parsed.crlf = bom, crlf
+    return parsed
+
+
+def _parse_frame(name, frame, dialect, date_order, members):  # noqa: ANN001, ANN202
+    raw_dates = frame["d"].drop_nulls().unique(maintain_order=True).to_list()
+    if not raw_dates:
+        return None  # no header at all: the reference words the error
+    order = decide_order(raw_dates, date_order)
+    dates = {raw: make_date(split_date(raw), order.order) for raw in raw_dates}
+    times = {}
+    for raw in frame["t"].drop_nulls().unique(maintain_order=True).to_list():
+        clock = parse_time(raw)
+        times[raw] = (clock[0] * 3600 + clock[1] * 60 + clock[2]) if clock else None
+    frame = frame.with_columns(
+        pl.col("d").replace_strict(dates, default=None, return_dtype=pl.Date)
+        .alias("date"),
+        pl.col("t").replace_strict(times, default=None, return_dtype=pl.Int64)
+        .alias("secs"),
+    ).with_columns(
+        (pl.col("date").is_not_null() & pl.col("secs").is_not_null()).alias("head"),
+    ).with_columns(
+        pl.col("head").cast(pl.UInt32).cum_sum().alias("mid"),
+    ).with_row_index("i")
+    total = frame.height
+    heads = frame.filter(pl.col("head"))
+    if heads.is_empty():
+        return None
+    impossible = frame.filter(pl.col("d").is_not_null() & ~pl.col("head"))
+    unplaced = [Unplaced(i + 1, line, IMPOSSIBLE)
+                for i, line in impossible.select("i", "line").iter_rows()]
+    first = heads["i"][0]
+    reported = {u.line for u in unplaced}
+    unplaced += [Unplaced(i + 1, line, BEFORE)
+                 for i, line in frame.head(first).select("i", "line").iter_rows()
+                 if i + 1 not in reported]
+    unplaced.sort(key=lambda u: u.line)
+
+    conts = (
+        frame.filter(~pl.col("head") & (pl.col("mid") > 0))
+        .group_by("mid", maintain_order=True)
+        .agg(pl.col("line").str.join("\n").alias("cont"))
+    )
+    heads = heads.select(
+        "i", "mid", "r",
+        (pl.col("date").cast(pl.Datetime("us"))
+         + pl.duration(seconds=pl.col("secs"))).alias("timestamp"),
+        (pl.col("i").shift(-1, fill_value=total) - pl.col("i")).cast(pl.Int64)
+        .alias("line_count"),
+    ).join(conts, on="mid", how="left", maintain_order="left")
+    line_frame = frame.select("line", "mid")
+    del frame, conts
+    messages = _classify(heads, members)
+    return FastParsed(name, dialect, order, messages, line_frame, unplaced)
+
+
+def _clean(body: pl.Series) -> pl.Series:
+    """The reference's body cleaning: LRM removed, NFC (Python's unicodedata), only
+    on the non-ASCII rows; ASCII rows are kept as they are."""
+    mask = body.str.contains(NON_ASCII).fill_null(False)
+    if not mask.any():
+        return body
+    normalize = unicodedata.normalize
+    fixed = [normalize("NFC", s.replace(LRM, "")) if LRM in s else normalize("NFC", s)
+             for s in body.filter(mask).to_list()]
+    return body.scatter(mask.arg_true(), pl.Series(fixed, dtype=pl.String))
+
+
+def needs_classifying_expr(body: pl.Expr) -> pl.Expr:
+    """`classify.needs_classifying`, column-wise."""
+    return (body.str.len_bytes() > 0) & (
+        body.str.contains(r"^[^\n]*[>)]\n")
+        | body.str.ends_with(">") | body.str.ends_with(")")
+        | body.str.starts_with("<")
+        | body.str.contains("maps.google", literal=True)
+        | body.is_in(list(DELETED))
+        | body.str.contains("location shared", literal=True)
+        | body.str.contains("Standort", literal=True)
+        | body.str.contains("omitted", literal=True)
+        | body.str.contains("omitid", literal=True)
+        | body.str.contains("weggelassen", literal=True)
+    )
+
+
+CLASSIFY_ROWS = 100_000
+
+
+def _classify(heads: pl.DataFrame, members: set[str] | None) -> pl.DataFrame:
+    """Message columns: the plain majority column-wise, the rest by the reference.
+
+    Slices of CLASSIFY_ROWS messages keep the intermediate columns small; the
+    reference's author cache state ('known') is carried from slice to slice.
+    """
+    registered: set[str] = set()
+    names: dict[str, tuple[str, bool]] = {}
+    parts = [_classify_slice(heads.slice(start, CLASSIFY_ROWS), registered, names)
+             for start in range(0, heads.height, CLASSIFY_ROWS)]
+    frame = pl.concat(parts, how="vertical", rechunk=False) if len(parts) > 1 \
+        else parts[0]
+    del parts
+    frame = _reclassify_authors(frame)
+    present = (pl.col("attachment").is_in(sorted(members)) if members is not None
+               else pl.lit(None, pl.Boolean))
+    return frame.select(
+        pl.col("line"), pl.col("line_count"), pl.col("timestamp"),
+        *CLASSIFIED,
+        pl.when(pl.col("attachment").is_not_null()).then(present)
+        .otherwise(None).alias("attachment_present"),
+    ).cast(MESSAGE_COLUMNS)
+
+
+def _classify_slice(
+    heads: pl.DataFrame, registered: set[str], names: dict[str, tuple[str, bool]]
+) -> pl.DataFrame:
+    split = pl.col("r").str.splitn(": ", 2)
+    work = heads.select(
+        "i", "timestamp", "line_count", "cont",
+        split.struct.field("field_0").alias("cand"),
+        split.struct.field("field_1").alias("first_body"),
+    ).select(
+        "i", "timestamp", "line_count", "cont", "cand",
+        pl.when(pl.col("cont").is_null()).then(pl.col("first_body"))
+        .otherwise(pl.col("first_body") + "\n" + pl.col("cont")).alias("body"),
+    )
+    body = work["body"]
+    lrm_start = body.str.starts_with(LRM).fill_null(False)
+    has_colon = body.is_not_null()
+    # Does the reference's author cache hold this candidate when the row comes?
+    # A row registers its candidate unless it has no ': ' or is an LRM event (B7).
+    events = [k for k, b in zip(lrm_start.arg_true().to_list(),
+                                body.filter(lrm_start).to_list()) if _is_event(b)]
+    registers = has_colon.cast(pl.Int32)
+    if events:
+        registers = registers.scatter(events, 0)
+    known = work.with_columns(registers.alias("reg")).select(
+        ((pl.col("reg").cum_sum().over("cand") - pl.col("reg")) > 0)
+        | pl.col("cand").is_in(sorted(registered))
+    ).to_series()
+    registered.update(work["cand"].filter(registers == 1).unique().to_list())
+
+    text = _clean(body)
+    plain = (has_colon & ~lrm_start & (work["i"] > 0)
+             & ~pl.select(needs_classifying_expr(pl.lit(text))).to_series()
+             .fill_null(True))
+    for cand in work["cand"].filter(has_colon).unique().to_list():
+        if cand not in names:
+            names[cand] = _author(cand)
+    cand = work["cand"]
+    author = cand.replace_strict({c: n for c, (n, _) in names.items()},
+                                 default=None, return_dtype=pl.String)
+    unsaved = cand.replace_strict({c: u for c, (_, u) in names.items()},
+                                  default=False, return_dtype=pl.Boolean)
+    columns = {"author": author, "text": text, "author_is_unsaved_contact": unsaved}
+    slow_at = (~plain).arg_true()
+    if slow_at.len():
+        slow = _reference_rows(work, slow_at, known, names)
+        for name in CLASSIFIED:
+            base = columns.get(name)
+            if base is None:
+                dtype = MESSAGE_COLUMNS[name]
+                base = pl.Series(name, [False if dtype == pl.Boolean() else None],
+                                 dtype).extend_constant(
+                    False if dtype == pl.Boolean() else None, heads.height - 1)
+            columns[name] = base.scatter(slow_at, slow[name])
+    else:
+        for name in CLASSIFIED:
+            if name not in columns:
+                columns[name] = pl.repeat(
+                    False if MESSAGE_COLUMNS[name] == pl.Boolean() else None,
+                    heads.height, dtype=MESSAGE_COLUMNS[name], eager=True)
+    return pl.DataFrame({
+        "line": (work["i"] + 1).cast(pl.Int64), "line_count": work["line_count"],
+        "timestamp": work["timestamp"], **{n: columns[n].alias(n) for n in CLASSIFIED},
+    })
+
+
+def _reference_rows(
+    work: pl.DataFrame, at: pl.Series, known: pl.Series, names: dict
+) -> dict[str, pl.Series]:  # noqa: ANN001
+    """`parse._build_messages` for the rows the columns did not decide."""
+    authors = dict(names)
+    rows = work[at].select("i", "line_count", "timestamp", "cand", "body", "cont")
+    messages = []
+    for (i, count, stamp, cand, body, cont), is_known in zip(
+            rows.iter_rows(), known.gather(at).to_list()):
+        if is_known and i and cand and body and body.isascii() \
+                and body[-1] not in ">)" and "\n" not in body \
+                and "location" not in body and body not in DELETED:
+            author, unsaved = authors[cand]
+            messages.append(Message(i + 1, count, stamp, author, body, unsaved))
+            continue
+        if body is None:
+            rest = cand if cont is None else cand + "\n" + cont
+        else:
+            rest = cand + ": " + body
+        messages.append(_message(i, count, stamp, rest, authors))
+    return {name: pl.Series(name, [getattr(m, name) for m in messages],
+                            MESSAGE_COLUMNS[name]) for name in CLASSIFIED}
+
+
+def _reclassify_authors(frame: pl.DataFrame) -> pl.DataFrame:
+    """`parse._reclassify_authors`, column-wise."""
+    authors = set(frame["author"].drop_nulls().unique().to_list())
+    suspects = sorted(a for a in authors if is_system_author(a, authors - {a}))
+    if not suspects:
+        return frame
+    hit = pl.col("author").is_in(suspects).fill_null(False)
+    return frame.with_columns(
+        pl.when(hit).then(pl.col("author") + ": " + pl.col("text"))
+        .otherwise(pl.col("text")).alias("text"),
+        pl.when(hit).then(None).otherwise(pl.col("author")).alias("author"),
+        *(pl.when(hit).then(value).otherwise(pl.col(c)).alias(c)
+          for c, value in (("is_system", True), ("is_media", False),
+                           ("is_deleted", False), ("is_edited", False),
+                           ("is_location", False))),
+        *(pl.when(hit).then(None).otherwise(pl.col(c)).alias(c)
+          for c in ("attachment", "media_kind", "caption")),
+    )

@@ -1,0 +1,173 @@
+"""The vectorized fast path gives exactly the reference parser's messages and rows."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ingest.sources.export import ImportOptions, import_exports
+from ingest.sources.export import importer as importer_module
+from ingest.sources.export.errors import ExportError
+from ingest.sources.export.fast import parse_fast
+from ingest.sources.export.parse import parse_export
+from ingest.sources.export.rows import (
+    ChatTarget,
+    KeyAssigner,
+    assign_keys,
+    build_frame,
+    key_inputs,
+    lake_columns,
+)
+
+from test_export_golden import OWN, SHARED, cases, read_case
+from test_export_properties import DIALECTS, messages_strategy, mutate, render
+
+ZONE = ZoneInfo("Europe/Berlin")
+
+
+def reference_rows(parsed, target: ChatTarget, sizes: dict) -> pl.DataFrame:  # noqa: ANN001
+    from ingest.sources.export.land import guess_is_group
+
+    keys = KeyAssigner(target.chat_id)
+    messages = parsed.messages
+    half = len(messages) // 2  # two chunks, as landing does
+    return pl.concat([
+        build_frame(part, target, guess_is_group(parsed), sizes, keys)
+        for part in (messages[:half], messages[half:]) if part
+    ])
+
+
+def fast_rows(parsed, target: ChatTarget, sizes: dict) -> pl.DataFrame:  # noqa: ANN001
+    from ingest.sources.export.land import guess_is_group_fast
+    from ingest.schema import SOURCE_COLUMNS
+
+    frame = lake_columns(parsed.frame, target, guess_is_group_fast(parsed), sizes)
+    keyed = key_inputs(frame)
+    return frame.with_columns(assign_keys(target.chat_id, keyed)).select(SOURCE_COLUMNS)
+
+
+def assert_same(name: str, data: bytes, members: set[str] | None = None,
+                date_order: str | None = None, me: str | None = None) -> None:
+    try:
+        reference = parse_export(name, data, date_order=date_order, members=members)
+    except ExportError as exc:
+        # The fast path raises the same error, or leaves the file to the reference.
+        try:
+            left = parse_fast(name, data, date_order=date_order, members=members)
+        except ExportError as fast_exc:
+            assert (type(fast_exc), str(fast_exc)) == (type(exc), str(exc))
+        else:
+            assert left is None
+        return
+    fast = parse_fast(name, data, date_order=date_order, members=members)
+    if fast is None:  # left to the reference: nothing to compare
+        return
+    assert fast.messages == reference.messages
+    assert fast.unplaced == reference.unplaced
+    assert fast.lines == reference.lines
+    assert (fast.dialect, fast.order, fast.bom, fast.crlf) == (
+        reference.dialect, reference.order, reference.bom, reference.crlf)
+    assert fast.authors == reference.authors
+    target = ChatTarget("export:chat", "Chat", me, ZONE)
+    sizes = {m.attachment: 7 for m in reference.messages if m.attachment}
+    want = reference_rows(reference, target, sizes)
+    got = fast_rows(fast, target, sizes)
+    assert got.schema == want.schema
+    assert got.to_dicts() == want.to_dicts()
+
+
+GOLDEN = cases(SHARED) + cases(OWN)
+
+
+@pytest.mark.parametrize("expected", GOLDEN, ids=[p.name for p in GOLDEN])
+def test_golden_samples_fast_equals_reference(expected: Path) -> None:
+    _, data, members = read_case(expected)
+    assert parse_fast(expected.name, data, members=members) is not None
+    assert_same(expected.name, data, members)
+    assert_same(expected.name, data, members, me="Dara Quill", date_order="mdy")
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
+@given(st.sampled_from(list(DIALECTS)), messages_strategy,
+       st.lists(st.tuples(st.integers(0, 3), st.integers(0, 10 ** 6),
+                          st.binary(max_size=30)), max_size=8),
+       st.sampled_from([b"\n", b"\r\n"]))
+def test_generated_exports_fast_equals_reference(dialect, items, edits, end) -> None:  # noqa: ANN001
+    data, _ = render(dialect, items)
+    data = mutate(data, edits).replace(b"\n", end)
+    assert_same("random.txt", data)
+
+
+EXTRA_LINES = [
+    "15/03/2024, 09:00 - Dara Quill created group “Kiln: Supplies”",
+    "15/03/2024, 09:01 - Dara Quill changed the subject to Kiln: orders",
+    "15/03/2024, 09:02 - Dara Quill: IMG-20240315-WA0001.jpg (file attached)",
+    "the kiln",
+    "15/03/2024, 09:02 - ~\u202fSami K: <Media omitted>",
+    "15/03/2024, 09:03 - Sam Reed: This message was deleted",
+    "15/03/2024, 09:03 - Sam Reed: price is 40 <This message was edited>",
+    "15/03/2024, 09:03 - Sam Reed: ok",
+    "15/03/2024, 09:03 - Sam Reed: ok",
+    "15/03/2024, 09:03 - Sam Reed:  ok\u00a0",
+    "15/03/2024, 09:04 - Sam Reed: image omitted",
+    "15/03/2024, 09:04 - Sam Reed: live location shared",
+    "15/03/2024, 09:04 - Sam Reed: Cafe\u0301 \u200e\U0001F600",
+    "31/02/2024, 09:05 - Sam Reed: impossible date line",
+    "15/03/2024, 09:05 - +44 7700 900981: a\rb",
+    "15/03/2024, 09:06 - Dara Quill: \u200eMessages and calls are end-to-end encrypted.",
+]
+
+
+@pytest.mark.parametrize("end", ["\n", "\r\n"])
+@pytest.mark.parametrize("bom", [b"", b"\xef\xbb\xbf"])
+def test_hand_written_cases_fast_equals_reference(end: str, bom: bytes) -> None:
+    data = bom + ("junk\n" + end.join(EXTRA_LINES) + end).encode()
+    assert parse_fast("x.txt", data) is not None
+    assert_same("x.txt", data, me="sam reed")
+    assert_same("x.txt", data + b"trailing cr\r")
+    assert_same("x.txt", data + b"nul \x00 byte")
+
+
+def test_bad_input_fast_path_errors() -> None:
+    for data in (b"", b" \n\t", b"\xff\xfe\x00", "\u00e9".encode("latin-1") * 3,
+                 b"just text\nno headers\n"):
+        assert_same("bad.txt", data)
+
+
+def test_landed_lake_equals_reference_landing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lines = [f"{(datetime(2024, 3, 1) + timedelta(minutes=i // 3)):%d/%m/%Y, %H:%M}"
+             f" - {('Ana', 'Bo', 'Cy')[i % 3]}: note {i % 7}" for i in range(700)]
+    lines[5:5] = EXTRA_LINES
+    path = tmp_path / "WhatsApp Chat with Kiln.txt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    monkeypatch.setattr("ingest.sources.export.land.BATCH_ROWS", 300)
+    options = ImportOptions(me="Ana", tz="Europe/Berlin")
+    [fast] = import_exports(tmp_path / "fast", [path], options)
+    monkeypatch.setattr(importer_module, "parse_fast", lambda *a, **k: None)
+    [ref] = import_exports(tmp_path / "ref", [path], options)
+    assert fast.summary.new == ref.summary.new == 700 + len(EXTRA_LINES) - 2
+    for attr in ("messages", "system", "media", "is_group", "warnings"):
+        assert getattr(fast.summary, attr) == getattr(ref.summary, attr)
+    assert len(fast.summary.batches) == len(ref.summary.batches) == 3
+
+    def lake(name: str) -> pl.DataFrame:
+        return pl.read_parquet(str(tmp_path / name / "messages" / "**" / "*.parquet")) \
+            .drop("batch_id", "ingested_at").sort("message_key")
+
+    assert lake("fast").to_dicts() == lake("ref").to_dicts()
+
+    def raw(name: str) -> list[dict]:
+        return sorted(pl.read_ndjson(str(tmp_path / name / "raw" / "**" / "*.jsonl.zst"))
+                      .to_dicts(), key=lambda r: r["line"])
+
+    assert raw("fast") == raw("ref")
+    _ = UTC
