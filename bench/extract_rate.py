@@ -7,6 +7,9 @@ Measures, on generated bridge stores served by the built-in server over stdio:
 - bytes per message of the raw (.jsonl.zst) and Parquet layers.
 
 Usage: python bench/extract_rate.py [--sizes 50x2000,100x10000] [--out bench/out]
+       python bench/extract_rate.py --store STORE --server PYTHON MAIN_PY
+The second form measures an external lharries/whatsapp-mcp server (its python and its
+main.py) that serves STORE (copy STORE to its whatsapp-bridge/store/messages.db first).
 """
 
 from __future__ import annotations
@@ -25,9 +28,10 @@ sys.path.insert(0, str(ROOT))
 
 from bench.compare_store_lake import store_counts  # noqa: E402
 from ingest.sources.factory import demo_server_command  # noqa: E402
+from ingest.sources.mcp_client import ServerCommand  # noqa: E402
 
 
-async def bare_loop(store: Path, page: int = 5000) -> tuple[int, float]:
+async def bare_loop(cmd: ServerCommand, page: int = 5000) -> tuple[int, float]:
     """The least a client can do: list chats, page every chat's messages.
 
     Records are not parsed; a page shorter than the limit ends a chat (a page is
@@ -36,12 +40,12 @@ async def bare_loop(store: Path, page: int = 5000) -> tuple[int, float]:
     from mcp import Client, StdioServerParameters
     from mcp.client.stdio import stdio_client
 
-    cmd = demo_server_command(store)
     params = StdioServerParameters(command=cmd.command, args=list(cmd.args))
     started = time.perf_counter()
     records = 0
     with open("/dev/null", "w") as devnull:
-        async with Client(stdio_client(params, errlog=devnull)) as client:
+        transport = stdio_client(params, errlog=devnull)
+        async with Client(transport, mode="legacy") as client:
             chats = await client.call_tool("list_chats", {"limit": -1})
             jids = {json.loads(b.text)["jid"] for b in chats.content}
             jids.discard("status@broadcast")
@@ -61,19 +65,19 @@ async def bare_loop(store: Path, page: int = 5000) -> tuple[int, float]:
     return records, time.perf_counter() - started
 
 
-def walake_extract(store: Path, lake: Path, concurrency: int) -> dict:
+def walake_extract(where: list[str], lake: Path, concurrency: int) -> dict:
     """Run the real command in a child process; its RSS is measured there."""
     code = (
         "import resource, sys, json, runpy;"
-        "sys.argv=['walake','extract','--store',sys.argv[1],'--lake',sys.argv[2],"
+        "sys.argv=['walake','extract',*sys.argv[3:],'--lake',sys.argv[1],"
         "'--max-chats','1000000','--max-messages','100000000','--timezone',"
-        "'Europe/London','--concurrency',sys.argv[3],'--json','-q'];"
+        "'Europe/London','--concurrency',sys.argv[2],'--json','-q'];"
         "from ingest.cli import main\n"
         "try:\n main()\nexcept SystemExit:\n pass\n"
         "print('RSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)"
     )
     done = subprocess.run(
-        [sys.executable, "-c", code, str(store), str(lake), str(concurrency)],
+        [sys.executable, "-c", code, str(lake), str(concurrency), *where],
         capture_output=True, text=True, check=True, cwd=ROOT,
     )
     summary = json.loads(done.stdout)
@@ -89,21 +93,32 @@ def layer_bytes(lake: Path) -> dict[str, int]:
     }
 
 
-def bench_size(chats: int, per_chat: int, out: Path) -> dict:
-    from ingest.demo.store import generate_store
+def external_config(out: Path, python: str, main: str) -> Path:
+    config = out / "external-server.toml"
+    config.write_text(
+        f'[source]\nprofile = "lharries"\ncommand = "{python}"\nargs = ["{main}"]\n'
+        "[extraction]\nchat_delay_seconds = 0.0\nmessage_delay_seconds = 0.0\n"
+    )
+    return config
 
-    store = out / f"store-{chats}x{per_chat}.db"
-    if not store.exists():
-        generate_store(store, chats=chats, messages_per_chat=per_chat, tz="Europe/London")
-    result: dict = {"store": f"{chats} chats x {per_chat} messages"}
-    _, seconds = asyncio.run(bare_loop(store))
-    records = sum(store_counts(store).values())
+
+def bench_store(store: Path, out: Path, server: list[str] | None) -> dict:
+    """Bare loop, then walake with 1 and 2 server processes, on one store."""
+    if server:
+        cmd = ServerCommand(server[0], (server[1],))
+        where = ["--config", str(external_config(out, *server))]
+    else:
+        cmd = demo_server_command(store)
+        where = ["--store", str(store)]
+    result: dict = {"store": store.name, "server": cmd.describe()}
+    _, seconds = asyncio.run(bare_loop(cmd))
+    records = sum(store_counts(store, include_status=False).values())
     result["bare_loop"] = {"messages": records, "seconds": round(seconds, 2),
                            "messages_per_second": round(records / seconds)}
     for concurrency in (1, 2):
-        lake = out / f"lake-{chats}x{per_chat}-c{concurrency}"
+        lake = out / f"lake-{store.stem}-c{concurrency}"
         subprocess.run(["rm", "-rf", str(lake)], check=True)
-        summary = walake_extract(store, lake, concurrency)
+        summary = walake_extract(where, lake, concurrency)
         sizes = layer_bytes(lake)
         result[f"walake_{concurrency}_server"] = {
             "messages": summary["messages"],
@@ -118,17 +133,30 @@ def bench_size(chats: int, per_chat: int, out: Path) -> dict:
     return result
 
 
+def generated(out: Path, chats: int, per_chat: int) -> Path:
+    from ingest.demo.store import generate_store
+
+    store = out / f"store-{chats}x{per_chat}.db"
+    if not store.exists():
+        generate_store(store, chats=chats, messages_per_chat=per_chat, tz="Europe/London")
+    return store
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", default="50x2000,100x10000")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
+    parser.add_argument("--store", type=Path, help="measure this store only")
+    parser.add_argument("--server", nargs=2, metavar=("PYTHON", "MAIN_PY"),
+                        help="an external lharries server serving --store")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    results = []
-    for size in args.sizes.split(","):
-        chats, per_chat = (int(x) for x in size.split("x"))
-        results.append(bench_size(chats, per_chat, args.out))
-        print(json.dumps(results[-1], indent=2), flush=True)
+    stores = [args.store] if args.store else [
+        generated(args.out, *(int(x) for x in size.split("x")))
+        for size in args.sizes.split(",")
+    ]
+    for store in stores:
+        print(json.dumps(bench_store(store, args.out, args.server), indent=2), flush=True)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(f"bench driver peak RSS {peak / 1024:.0f} MB", file=sys.stderr)
 

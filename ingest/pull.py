@@ -191,7 +191,9 @@ async def _one_window(
     """Complete seconds below hi_excl: (rows newest first, raw answers, more_below)."""
     page = await source.fetch_page(chat, lo, hi_excl, limit)
     raws = [page.raw]
-    rows = [r for r in page.rows if _inside(r, lo, hi_excl)]
+    lo_s = local_second(lo) if lo is not None else None
+    hi_s = local_second(hi_excl) if hi_excl is not None else None
+    rows = [r for r in page.rows if _inside(r, lo_s, hi_s)]
     if len(page.rows) < limit:
         return _newest_first(rows), raws, False
     floor = min(second_of(r) for r in page.rows)
@@ -224,8 +226,8 @@ async def _whole_second(
         page_no += 1
 
 
-def _inside(row: dict, lo: datetime | None, hi_excl: datetime | None) -> bool:
-    second = row["sent_at_local"].replace(microsecond=0)
+def _inside(row: dict, lo: str | None, hi_excl: str | None) -> bool:
+    second = second_of(row)
     return (lo is None or second >= lo) and (hi_excl is None or second < hi_excl)
 
 

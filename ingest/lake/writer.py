@@ -145,7 +145,7 @@ def frame_rows(
 def encode_raw(raw: Iterable[dict | bytes]) -> bytes:
     """zstd JSON lines: one line per dict record; a bytes record is lines already."""
     buffer = io.BytesIO()
-    with zstandard.ZstdCompressor(level=6).stream_writer(buffer, closefd=False) as out:
+    with zstandard.ZstdCompressor(level=3).stream_writer(buffer, closefd=False) as out:
         for record in raw:
             if isinstance(record, bytes):
                 out.write(record if record.endswith(b"\n") else record + b"\n")
@@ -253,7 +253,7 @@ class LakeWriter:
 
     def _write_parquet(self, path: Path, frame: pl.DataFrame) -> int:
         temp = temp_path_for(path)
-        frame.write_parquet(temp, compression="zstd", compression_level=6)
+        frame.write_parquet(temp, compression="zstd", compression_level=3)
         publish(temp, path)
         return path.stat().st_size
 

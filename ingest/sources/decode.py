@@ -51,6 +51,34 @@ def localize(local: datetime, tz: ZoneInfo) -> tuple[datetime, int]:
     return (local - offset).replace(tzinfo=UTC), int(offset.total_seconds() // 60)
 
 
+class HourOffsets:
+    """Offsets of a zone per local hour, for hours with one offset throughout.
+
+    A text page holds thousands of rows but few distinct hours; an hour in which the
+    offset changes (a DST switch) is never cached and is computed per row.
+    """
+
+    def __init__(self, tz: ZoneInfo) -> None:
+        self.tz = tz
+        self._hours: dict[str, timedelta | None] = {}
+
+    def localize(self, stamp: str, local: datetime) -> tuple[datetime, int]:
+        hour = stamp[:13]
+        offset = self._hours.get(hour, False)
+        if offset is False:
+            offset = self._hours[hour] = self._steady_offset(local)
+        if offset is None:
+            return localize(local, self.tz)
+        return (local - offset).replace(tzinfo=UTC), int(offset.total_seconds() // 60)
+
+    def _steady_offset(self, local: datetime) -> timedelta | None:
+        start = local.replace(minute=0, second=0, tzinfo=self.tz)
+        end = local.replace(minute=59, second=59, tzinfo=self.tz)
+        first, last = start.utcoffset(), end.utcoffset()
+        folds = start.replace(fold=1).utcoffset(), end.replace(fold=1).utcoffset()
+        return first if first == last and folds == (first, last) else None
+
+
 # Chats
 
 
@@ -113,7 +141,11 @@ def split_records(text: str, chat_name: str) -> list[tuple[str, str]]:
     in its message. One that fits the order cannot be told apart in this format;
     the bridge source (#6) has no such ambiguity.
     """
-    starts = list(record_pattern(chat_name).finditer(text))
+    pattern = record_pattern(chat_name)
+    quick = _split_in_order(pattern, text)
+    if quick is not None:
+        return quick
+    starts = list(pattern.finditer(text))
     if text and (not starts or starts[0].start() != 0):
         raise ResponseUnreadable(
             f"The list_messages output does not start with a message header for chat "
@@ -127,6 +159,21 @@ def split_records(text: str, chat_name: str) -> list[tuple[str, str]]:
         body = text[match.end() : end]
         records.append((match.group(1), body[:-1] if body.endswith("\n") else body))
     return records
+
+
+def _split_in_order(pattern: re.Pattern[str], text: str) -> list[tuple[str, str]] | None:
+    """The common case in C speed: headers already newest first, none pasted out of
+    order. None when the order breaks (then the careful path decides)."""
+    parts = pattern.split(text)
+    if not parts or parts[0] != "":
+        return None
+    stamps, bodies = parts[1::2], parts[2::2]
+    if any(a < b for a, b in zip(stamps, stamps[1:])):
+        return None
+    return [
+        (stamp, body[:-1] if body.endswith("\n") else body)
+        for stamp, body in zip(stamps, bodies)
+    ]
 
 
 def ordered_headers(stamps: list[str]) -> list[int]:
@@ -170,17 +217,20 @@ def decode_text_messages(
     if not text or text.strip() in EMPTY_TEXTS:
         return []
     rows = []
+    offsets = HourOffsets(tz)
     for stamp, rest in split_records(text, chat.name):
         sender, sep, content = rest.partition(": ")
         if not sep:
             sender, content = rest.rstrip(":"), ""
-        rows.append(text_row(chat, stamp, sender, content, tz))
+        rows.append(text_row(chat, stamp, sender, content, offsets))
     return rows
 
 
-def text_row(chat: Chat, stamp: str, sender: str, content: str, tz: ZoneInfo) -> dict:
+def text_row(
+    chat: Chat, stamp: str, sender: str, content: str, offsets: HourOffsets
+) -> dict:
     local = parse_local(stamp)
-    sent_at, offset = localize(local, tz)
+    sent_at, offset = offsets.localize(stamp, local)
     media = MEDIA_PREFIX.match(content)
     media_type = media_id = None
     if media:
