@@ -148,9 +148,9 @@ def split_records(text: str, chat_name: str) -> list[tuple[str, str]]:
     starts = list(pattern.finditer(text))
     if text and (not starts or starts[0].start() != 0):
         raise ResponseUnreadable(
-            f"The list_messages output does not start with a message header for chat "
-            f"{chat_name!r} (it starts {text[:40]!r}); the server may be a different "
-            "kind: try --profile json."
+            f"The list_messages output for chat {chat_name!r} does not start with a "
+            f"message header ({len(text)} characters of something else); the server "
+            "may be a different kind: try --profile json."
         )
     kept = [starts[i] for i in ordered_headers([m.group(1) for m in starts])]
     records = []
