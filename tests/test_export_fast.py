@@ -10,6 +10,8 @@ import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_export_golden import OWN, SHARED, cases, read_case
+from test_export_properties import DIALECTS, messages_strategy, mutate, render
 
 from ingest.sources.export import ImportOptions, import_exports
 from ingest.sources.export import importer as importer_module
@@ -25,13 +27,10 @@ from ingest.sources.export.rows import (
     lake_columns,
 )
 
-from test_export_golden import OWN, SHARED, cases, read_case
-from test_export_properties import DIALECTS, messages_strategy, mutate, render
-
 ZONE = ZoneInfo("Europe/Berlin")
 
 
-def reference_rows(parsed, target: ChatTarget, sizes: dict) -> pl.DataFrame:  # noqa: ANN001
+def reference_rows(parsed, target: ChatTarget, sizes: dict) -> pl.DataFrame:
     from ingest.sources.export.land import guess_is_group
 
     keys = KeyAssigner(target.chat_id)
@@ -43,9 +42,9 @@ def reference_rows(parsed, target: ChatTarget, sizes: dict) -> pl.DataFrame:  # 
     ])
 
 
-def fast_rows(parsed, target: ChatTarget, sizes: dict) -> pl.DataFrame:  # noqa: ANN001
-    from ingest.sources.export.land import guess_is_group_fast
+def fast_rows(parsed, target: ChatTarget, sizes: dict) -> pl.DataFrame:
     from ingest.schema import SOURCE_COLUMNS
+    from ingest.sources.export.land import guess_is_group_fast
 
     frame = lake_columns(parsed.frame, target, guess_is_group_fast(parsed), sizes)
     keyed = key_inputs(frame)
@@ -99,7 +98,7 @@ def test_golden_samples_fast_equals_reference(expected: Path) -> None:
        st.lists(st.tuples(st.integers(0, 3), st.integers(0, 10 ** 6),
                           st.binary(max_size=30)), max_size=8),
        st.sampled_from([b"\n", b"\r\n"]))
-def test_generated_exports_fast_equals_reference(dialect, items, edits, end) -> None:  # noqa: ANN001
+def test_generated_exports_fast_equals_reference(dialect, items, edits, end) -> None:
     data, _ = render(dialect, items)
     data = mutate(data, edits).replace(b"\n", end)
     assert_same("random.txt", data)
@@ -171,3 +170,87 @@ def test_landed_lake_equals_reference_landing(
 
     assert raw("fast") == raw("ref")
     _ = UTC
+
+
+def test_forgotten_chat_stays_out_of_the_raw_layer(tmp_path: Path) -> None:
+    from ingest.lake.forget import hashed
+    from ingest.lake.writer import LakeWriter
+
+    path = tmp_path / "WhatsApp Chat with Kiln.txt"
+    path.write_text("\n".join(EXTRA_LINES) + "\n", encoding="utf-8")
+    other = tmp_path / "WhatsApp Chat with Other.txt"
+    other.write_text("\n".join(EXTRA_LINES[2:]) + "\n", encoding="utf-8")
+    lake = tmp_path / "lake"
+    with LakeWriter(lake) as writer:
+        writer.manifest.data.setdefault("blocklist", {})["chats"] = {
+            hashed("export:kiln"): "test"}
+        writer.manifest.save()
+    outcomes = import_exports(lake, [path, other], ImportOptions(tz="UTC"))
+    assert all(o.error is None for o in outcomes)
+    raw = pl.read_ndjson(str(lake / "raw" / "**" / "*.jsonl.zst"))
+    assert set(raw["chat_id"].to_list()) == {"export:other"}
+    rows = pl.read_parquet(str(lake / "messages" / "**" / "*.parquet"))
+    assert set(rows["chat_id"].to_list()) == {"export:other"}
+
+
+CUE_TEXT = st.lists(st.one_of(
+    st.text(max_size=6),
+    st.sampled_from(["<", ">", ")", "\n", "maps.google", "location shared", "Standort",
+                     "omitted", "omitid", "weggelassen", "This message was deleted",
+                     " <This message was edited>", "<Media omitted>", "\r"]),
+), max_size=5).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(CUE_TEXT, min_size=1, max_size=20))
+def test_needs_classifying_column_equals_function(bodies: list[str]) -> None:
+    from ingest.sources.export.classify import needs_classifying
+    from ingest.sources.export.fast import needs_classifying_expr
+
+    got = pl.select(needs_classifying_expr(pl.lit(pl.Series(bodies, dtype=pl.String))))
+    assert got.to_series().to_list() == [needs_classifying(b) for b in bodies]
+
+
+CUE_LINE = st.one_of(CUE_TEXT.filter(lambda t: "\n" not in t and "\r" not in t),
+                     st.sampled_from([
+                         "IMG-20240201-WA0003.jpg (file attached)", "\u200eimage omitted",
+                         "\u200e<attached: 00000009-AUDIO-2024-04-11-08-52-37.opus>",
+                         "<Media omitted> <This message was edited>",
+                         "\u200eIlse Brandt added you",
+                         "Location: https://maps.google.com/?q=1,2",
+                         "live location shared", "You deleted this message",
+                         "Messages and calls are end-to-end encrypted."]))
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
+@given(st.sampled_from(list(DIALECTS)),
+       st.lists(st.tuples(st.integers(0, 4000), st.sampled_from(
+           ["Dara Quill", "~\u202fSami K", "Oak Street Sellers", "Dara Quill added Bo"]),
+           st.lists(CUE_LINE, min_size=1, max_size=3), st.booleans()),
+           min_size=1, max_size=25))
+def test_cue_heavy_exports_fast_equals_reference(dialect, items) -> None:
+    stamp = datetime(2016, 1, 13)
+    lines = []
+    for gap, author, body, with_author in items:
+        stamp += timedelta(seconds=gap)
+        head = dialect(stamp)
+        lines.append(head + (f"{author}: " if with_author else "") + "\n".join(body))
+    assert_same("cues.txt", ("\n".join(lines) + "\n").encode())
+
+
+def test_file_ordinals_equal_the_schema_counter() -> None:
+    from ingest.schema import with_keys
+    from ingest.sources.export.rows import file_ordinals
+
+    base = datetime(2024, 3, 15, 9, 2)
+    texts = ["ok", "ok ", "", "Grüße", "ok", "", "a\r\nb", "a\nb", " x\u00a0",
+             "Gru\u0308ße", "\x1cok"] * 5
+    stamps = [base + timedelta(seconds=i % 4) for i in range(len(texts))]
+    frame = pl.DataFrame({"sent_at_local": stamps, "text": texts})
+    rows = [{"chat_id": "c1", "sent_at_local": t, "text": x}
+            for t, x in zip(stamps, texts)]
+    want = [r["message_key"] for r in with_keys(rows)]
+    for slice_rows in (3, 7, 1000):
+        keyed = key_inputs(frame).with_columns(file_ordinals(frame, slice_rows))
+        assert assign_keys("c1", keyed).to_list() == want

@@ -22,16 +22,22 @@ import polars as pl
 
 from ingest.sources.export.classify import (
     DELETED,
+    EDITED_TRAILERS,
     LRM,
+    MEDIA_OMITTED,
     is_system_author,
 )
-from ingest.sources.export.dates import OrderDecision, decide_order, make_date
-from ingest.sources.export.dates import parse_time, split_date
+from ingest.sources.export.dates import (
+    OrderDecision,
+    decide_order,
+    make_date,
+    parse_time,
+    split_date,
+)
 from ingest.sources.export.dialect import SNIFF_LINES, Dialect, sniff_dialect
 from ingest.sources.export.errors import (
     ExportEmpty,
     ExportLineTooLong,
-    ExportNotRecognised,
 )
 from ingest.sources.export.parse import (
     MAX_LINE,
@@ -161,19 +167,29 @@ def parse_fast(
     dialect = sniff_dialect(lines.head(SNIFF_LINES).to_list())
     if dialect is None:
         return None
+    pattern = "(?s)" + dialect.pattern().pattern
+    parts = []
     try:
-        groups = lines.str.extract_groups("(?s)" + dialect.pattern().pattern)
+        # In slices, keeping only the date, the time and where the rest starts: the
+        # rest itself is cut from the line again when its message is classified.
+        for start in range(0, lines.len(), EXTRACT_ROWS):
+            part = lines.slice(start, EXTRACT_ROWS)
+            groups = part.str.extract_groups(pattern).struct.unnest()
+            parts.append(groups.select(
+                "d", "t",
+                (part.str.len_chars() - pl.col("r").str.len_chars()).alias("skip"),
+            ))
     except pl.exceptions.PolarsError:
         return None
-    frame = pl.DataFrame([lines]).with_columns(groups.struct.unnest())
-    del groups, lines
-    parsed = _parse_frame(name, frame, dialect, date_order, members)
+    frame = pl.concat(parts, rechunk=True)
+    del parts, groups
+    parsed = _parse_frame(name, frame, lines, dialect, date_order, members)
     if parsed is not None:
         parsed.bom, parsed.crlf = bom, crlf
     return parsed
 
 
-def _parse_frame(name, frame, dialect, date_order, members):  # noqa: ANN001, ANN202
+def _parse_frame(name, frame, lines, dialect, date_order, members):
     raw_dates = frame["d"].drop_nulls().unique(maintain_order=True).to_list()
     if not raw_dates:
         return None  # no header at all: the reference words the error
@@ -194,34 +210,37 @@ def _parse_frame(name, frame, dialect, date_order, members):  # noqa: ANN001, AN
         pl.col("head").cast(pl.UInt32).cum_sum().alias("mid"),
     ).with_row_index("i")
     total = frame.height
-    heads = frame.filter(pl.col("head"))
+    heads = frame.select("i", "mid", "skip", "date", "secs", "head") \
+        .filter(pl.col("head"))
     if heads.is_empty():
         return None
-    impossible = frame.filter(pl.col("d").is_not_null() & ~pl.col("head"))
-    unplaced = [Unplaced(i + 1, line, IMPOSSIBLE)
-                for i, line in impossible.select("i", "line").iter_rows()]
+    impossible = frame.filter(pl.col("d").is_not_null() & ~pl.col("head"))["i"]
+    unplaced = [Unplaced(i + 1, line, IMPOSSIBLE) for i, line in
+                zip(impossible.to_list(), lines.gather(impossible).to_list())]
     first = heads["i"][0]
     reported = {u.line for u in unplaced}
     unplaced += [Unplaced(i + 1, line, BEFORE)
-                 for i, line in frame.head(first).select("i", "line").iter_rows()
+                 for i, line in enumerate(lines.head(first).to_list())
                  if i + 1 not in reported]
     unplaced.sort(key=lambda u: u.line)
 
+    line_frame = pl.DataFrame([lines, frame["mid"]])
+    follows = (~frame["head"] & (frame["mid"] > 0)).arg_true()
     conts = (
-        frame.filter(~pl.col("head") & (pl.col("mid") > 0))
+        line_frame[follows]
         .group_by("mid", maintain_order=True)
         .agg(pl.col("line").str.join("\n").alias("cont"))
     )
+    del frame, follows
     heads = heads.select(
-        "i", "mid", "r",
+        "i", "mid", "skip",
         (pl.col("date").cast(pl.Datetime("us"))
          + pl.duration(seconds=pl.col("secs"))).alias("timestamp"),
         (pl.col("i").shift(-1, fill_value=total) - pl.col("i")).cast(pl.Int64)
         .alias("line_count"),
     ).join(conts, on="mid", how="left", maintain_order="left")
-    line_frame = frame.select("line", "mid")
-    del frame, conts
-    messages = _classify(heads, members)
+    del conts
+    messages = _classify(heads, line_frame["line"], members)
     return FastParsed(name, dialect, order, messages, line_frame, unplaced)
 
 
@@ -237,26 +256,22 @@ def _clean(body: pl.Series) -> pl.Series:
     return body.scatter(mask.arg_true(), pl.Series(fixed, dtype=pl.String))
 
 
+NEEDS_CUES = (r"^<|[>)]\z|^[^\n]*[>)]\n|maps\.google|location shared|Standort|"
+              r"omitted|omitid|weggelassen")
+
+
 def needs_classifying_expr(body: pl.Expr) -> pl.Expr:
-    """`classify.needs_classifying`, column-wise."""
-    return (body.str.len_bytes() > 0) & (
-        body.str.contains(r"^[^\n]*[>)]\n")
-        | body.str.ends_with(">") | body.str.ends_with(")")
-        | body.str.starts_with("<")
-        | body.str.contains("maps.google", literal=True)
-        | body.is_in(list(DELETED))
-        | body.str.contains("location shared", literal=True)
-        | body.str.contains("Standort", literal=True)
-        | body.str.contains("omitted", literal=True)
-        | body.str.contains("omitid", literal=True)
-        | body.str.contains("weggelassen", literal=True)
-    )
+    """`classify.needs_classifying`, column-wise (one regex scan and one lookup)."""
+    return body.str.contains(NEEDS_CUES) | body.is_in(list(DELETED))
 
 
 CLASSIFY_ROWS = 100_000
+EXTRACT_ROWS = 200_000
 
 
-def _classify(heads: pl.DataFrame, members: set[str] | None) -> pl.DataFrame:
+def _classify(
+    heads: pl.DataFrame, lines: pl.Series, members: set[str] | None
+) -> pl.DataFrame:
     """Message columns: the plain majority column-wise, the rest by the reference.
 
     Slices of CLASSIFY_ROWS messages keep the intermediate columns small; the
@@ -264,7 +279,8 @@ def _classify(heads: pl.DataFrame, members: set[str] | None) -> pl.DataFrame:
     """
     registered: set[str] = set()
     names: dict[str, tuple[str, bool]] = {}
-    parts = [_classify_slice(heads.slice(start, CLASSIFY_ROWS), registered, names)
+    parts = [_classify_slice(heads.slice(start, CLASSIFY_ROWS), lines, registered,
+                             names)
              for start in range(0, heads.height, CLASSIFY_ROWS)]
     frame = pl.concat(parts, how="vertical", rechunk=False) if len(parts) > 1 \
         else parts[0]
@@ -281,8 +297,13 @@ def _classify(heads: pl.DataFrame, members: set[str] | None) -> pl.DataFrame:
 
 
 def _classify_slice(
-    heads: pl.DataFrame, registered: set[str], names: dict[str, tuple[str, bool]]
+    heads: pl.DataFrame,
+    lines: pl.Series,
+    registered: set[str],
+    names: dict[str, tuple[str, bool]],
 ) -> pl.DataFrame:
+    heads = heads.with_columns(
+        lines.gather(heads["i"]).str.slice(heads["skip"]).alias("r"))
     split = pl.col("r").str.splitn(": ", 2)
     work = heads.select(
         "i", "timestamp", "line_count", "cont",
@@ -309,45 +330,91 @@ def _classify_slice(
     ).to_series()
     registered.update(work["cand"].filter(registers == 1).unique().to_list())
 
-    text = _clean(body)
-    plain = (has_colon & ~lrm_start & (work["i"] > 0)
-             & ~pl.select(needs_classifying_expr(pl.lit(text))).to_series()
-             .fill_null(True))
+    # Android events have no ': ' on the first line: their text is the whole rest.
+    source = work.select(
+        pl.when(pl.col("body").is_not_null()).then(pl.col("body"))
+        .when(pl.col("cont").is_null()).then(pl.col("cand"))
+        .otherwise(pl.col("cand") + "\n" + pl.col("cont"))
+    ).to_series()
+    text = _clean(source)
+    del source
+    needs = pl.select(needs_classifying_expr(pl.lit(text)).fill_null(True)) \
+        .to_series()
+    plain = has_colon & ~lrm_start & (work["i"] > 0) & ~needs
+    event = ~has_colon
+    edited = pl.repeat(False, heads.height, dtype=pl.Boolean, eager=True)
+    omitted = edited.clone()
+    caption = pl.repeat(None, heads.height, dtype=pl.String, eager=True)
+    # Edit trailers and Android "<Media omitted>", column-wise on the few bodies
+    # with a cue; `classify.classify_body` decides the same for these shapes.
+    cues = (has_colon & ~lrm_start & needs).arg_true()
+    if cues.len():
+        sub = pl.DataFrame({"text": text.gather(cues)}).with_columns(
+            _trailer_cut(pl.col("text")).alias("cut"),
+        ).select(
+            "text", "cut",
+            (pl.col("cut").is_not_null()
+             & ~needs_classifying_expr(pl.col("cut")).fill_null(True)).alias("edited"),
+            (pl.col("cut").is_null()
+             & pl.col("text").str.split_exact("\n", 1).struct.field("field_0")
+             .is_in(list(MEDIA_OMITTED))
+             & ~pl.col("text").is_in(list(DELETED))).alias("omitted"),
+            pl.col("text").str.splitn("\n", 2).struct.field("field_1").alias("rest"),
+        )
+        edited.scatter(cues, sub["edited"])
+        omitted.scatter(cues, sub["omitted"])
+        text.scatter(cues, sub.select(pl.when("edited").then("cut")
+                                      .otherwise("text")).to_series())
+        caption.scatter(cues, sub.select(
+            pl.when(pl.col("omitted") & (pl.col("rest") != "")).then("rest")
+        ).to_series())
     for cand in work["cand"].filter(has_colon).unique().to_list():
         if cand not in names:
             names[cand] = _author(cand)
     cand = work["cand"]
     author = cand.replace_strict({c: n for c, (n, _) in names.items()},
                                  default=None, return_dtype=pl.String)
+    author = pl.select(pl.when(pl.lit(event)).then(None).otherwise(pl.lit(author))) \
+        .to_series()
     unsaved = cand.replace_strict({c: u for c, (_, u) in names.items()},
-                                  default=False, return_dtype=pl.Boolean)
-    columns = {"author": author, "text": text, "author_is_unsaved_contact": unsaved}
-    slow_at = (~plain).arg_true()
+                                  default=False, return_dtype=pl.Boolean) & ~event
+    def false() -> pl.Series:
+        return pl.repeat(False, heads.height, dtype=pl.Boolean, eager=True)
+
+    def none() -> pl.Series:
+        return pl.repeat(None, heads.height, dtype=pl.String, eager=True)
+
+    # Fresh series each: `scatter` below writes in place.
+    columns = {
+        "author": author, "text": text, "author_is_unsaved_contact": unsaved,
+        "is_system": event.clone(), "is_media": omitted.clone(),
+        "is_deleted": false(), "is_edited": edited.clone(), "attributed_to": none(),
+        "attachment": none(), "media_kind": none(), "caption": caption,
+        "is_location": false(),
+    }
+    slow_at = (~(plain | event | edited | omitted)).arg_true()
     if slow_at.len():
         slow = _reference_rows(work, slow_at, known, names)
         for name in CLASSIFIED:
-            base = columns.get(name)
-            if base is None:
-                dtype = MESSAGE_COLUMNS[name]
-                base = pl.Series(name, [False if dtype == pl.Boolean() else None],
-                                 dtype).extend_constant(
-                    False if dtype == pl.Boolean() else None, heads.height - 1)
-            columns[name] = base.scatter(slow_at, slow[name])
-    else:
-        for name in CLASSIFIED:
-            if name not in columns:
-                columns[name] = pl.repeat(
-                    False if MESSAGE_COLUMNS[name] == pl.Boolean() else None,
-                    heads.height, dtype=MESSAGE_COLUMNS[name], eager=True)
+            columns[name] = columns[name].scatter(slow_at, slow[name])
     return pl.DataFrame({
         "line": (work["i"] + 1).cast(pl.Int64), "line_count": work["line_count"],
         "timestamp": work["timestamp"], **{n: columns[n].alias(n) for n in CLASSIFIED},
     })
 
 
+def _trailer_cut(text: pl.Expr) -> pl.Expr:
+    """The text without its edit trailer (`classify.EDITED_TRAILERS`), else null."""
+    cut = pl.lit(None, pl.String)
+    for trailer in reversed(EDITED_TRAILERS):
+        cut = pl.when(text.str.ends_with(trailer)).then(
+            text.str.head(-len(trailer))).otherwise(cut)
+    return cut
+
+
 def _reference_rows(
     work: pl.DataFrame, at: pl.Series, known: pl.Series, names: dict
-) -> dict[str, pl.Series]:  # noqa: ANN001
+) -> dict[str, pl.Series]:
     """`parse._build_messages` for the rows the columns did not decide."""
     authors = dict(names)
     rows = work[at].select("i", "line_count", "timestamp", "cand", "body", "cont")

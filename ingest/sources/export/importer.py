@@ -87,6 +87,7 @@ def _import_one(
     if parsed is None:  # UTF-16, or not an export: the reference decides and words it
         parsed = parse_export(source.name, source.data, date_order=options.date_order,
                               members=source.members)
+    source.data = b""  # parsed; landing needs only its name, hash and media
     outcome.parsed = parsed
     count = (parsed.frame.height if isinstance(parsed, FastParsed)
              else len(parsed.messages))

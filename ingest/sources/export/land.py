@@ -15,22 +15,23 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import msgspec
 import polars as pl
 
-from ingest.schema import SOURCE_COLUMNS
-
 from ingest.lake.writer import CursorMove, LakeWriter, PendingBatch
+from ingest.schema import SOURCE_COLUMNS
 from ingest.sources.export.archive import ExportFile
-from ingest.sources.export.parse import Message, ParsedExport
 from ingest.sources.export.fast import FastParsed
+from ingest.sources.export.parse import Message, ParsedExport
 from ingest.sources.export.rows import (
     SOURCE,
     ChatTarget,
     KeyAssigner,
     assign_keys,
     build_frame,
+    file_ordinals,
     fold_name,
-    key_inputs,
+    key_parts,
     lake_columns,
 )
 
@@ -271,8 +272,8 @@ def land_fast(
     checking = bool(held.list.len()[0])
     messages = parsed.frame
     total = messages.height
-    # Key inputs span the whole file, as one OrdinalCounter over it would.
-    keyed = key_inputs(messages.select(
+    # Ordinals span the whole file, as one OrdinalCounter over it would.
+    ordinals = file_ordinals(messages.select(
         pl.col("timestamp").alias("sent_at_local"),
         pl.when(pl.col("is_media")).then(pl.col("caption").fill_null(""))
         .otherwise(pl.col("text")).alias("text")))
@@ -287,8 +288,9 @@ def land_fast(
         for start in range(0, total, step):
             chunk = messages.slice(start, step)
             frame = lake_columns(chunk, target, is_group, source.media_sizes)
+            keyed = key_parts(frame).with_columns(ordinals.slice(start, step))
             frame = frame.with_columns(
-                assign_keys(target.chat_id, keyed.slice(start, step))
+                assign_keys(target.chat_id, keyed)
             ).select(SOURCE_COLUMNS)
             fresh = None
             if checking:
@@ -339,20 +341,41 @@ def _raw_fast(
     """
     first = chunk["line"][0] - 1
     end = chunk["line"][-1] - 1 + chunk["line_count"][-1]
-    lines = (
-        parsed.line_frame.slice(first, end - first)
-        .group_by("mid", maintain_order=True).agg(pl.col("line").alias("lines"))
-        .select(pl.lit(target.chat_id).alias("chat_id"),
-                pl.lit(source.sha256).alias("sha256"),
-                chunk["line"].alias("line"), "lines")
-    )
-    if fresh is not None:
-        lines = lines.filter(fresh)
+    span = parsed.line_frame.slice(first, end - first)
     if as_dicts:
-        return lines.to_dicts()
-    block = lines.select(
-        pl.struct(pl.all()).struct.json_encode().str.join("\n").cast(pl.Binary)
-    ).item()
+        lines = span.group_by("mid", maintain_order=True).agg(
+            pl.col("line").alias("lines"))
+        records = pl.DataFrame({
+            "chat_id": target.chat_id, "sha256": source.sha256,
+            "line": chunk["line"], "lines": lines["lines"]})
+        if fresh is not None:
+            records = records.filter(fresh)
+        return records.to_dicts()
+    # Each line as a JSON string literal, then the lines of a message joined with ","
+    # (single-line messages, nearly all, skip the grouping).
+    quoted = span.select(
+        "mid",
+        pl.struct("line").struct.json_encode().str.slice(8).str.head(-1)
+        .alias("json"),
+    )
+    multi = chunk["line_count"] > 1
+    grouped = quoted["json"].gather(chunk["line"] - 1 - first)  # first lines
+    if multi.any():
+        mids = quoted["mid"].gather((chunk["line"] - 1 - first).filter(multi))
+        joined = (
+            quoted.filter(pl.col("mid").is_in(mids.implode()))
+            .group_by("mid", maintain_order=True).agg(pl.col("json").str.join(","))
+        )
+        grouped = grouped.scatter(multi.arg_true(), joined["json"])
+    head = ('{"chat_id":' + msgspec.json.encode(target.chat_id).decode()
+            + ',"sha256":' + msgspec.json.encode(source.sha256).decode() + ',"line":')
+    records = pl.select(
+        pl.concat_str(pl.lit(head), pl.lit(chunk["line"]).cast(pl.String),
+                      pl.lit(',"lines":['), pl.lit(grouped), pl.lit("]}"))
+        .alias("json"))
+    if fresh is not None:
+        records = records.filter(fresh)
+    block = records.select(pl.col("json").str.join("\n").cast(pl.Binary)).item()
     return [block] if block else []
 
 

@@ -16,8 +16,13 @@ from functools import lru_cache
 
 import polars as pl
 
-from ingest.schema import KEY_SEPARATOR, MESSAGE_SCHEMA, SOURCE_COLUMNS, key_text
-from ingest.schema import local_second
+from ingest.schema import (
+    KEY_SEPARATOR,
+    MESSAGE_SCHEMA,
+    SOURCE_COLUMNS,
+    key_text,
+    local_second,
+)
 from ingest.sources.export.classify import MEDIA_TYPES
 from ingest.sources.export.parse import Message, is_phone_number
 from ingest.sources.export.zones import HourlyOffsets
@@ -209,8 +214,8 @@ def _hour_offsets(stamps: pl.Series, zone: tzinfo) -> pl.Series:
     return minutes
 
 
-def key_inputs(frame: pl.DataFrame) -> pl.DataFrame:
-    """The key's second and `key_text` of every row, plus its ordinal in the file.
+def key_parts(frame: pl.DataFrame) -> pl.DataFrame:
+    """The key's local second and `key_text` of every row (`sent_at_local`, `text`).
 
     ASCII texts without CR are stripped column-wise with Python's ASCII whitespace;
     others go through `schema.key_text` itself.
@@ -228,18 +233,34 @@ def key_inputs(frame: pl.DataFrame) -> pl.DataFrame:
     if odd.any():
         exact = [local_second(t) for t in local.filter(odd).to_list()]
         seconds = seconds.scatter(odd.arg_true(), exact)
-    keys = pl.DataFrame({"_second": seconds, "_key_text": stripped})
-    # Ordinal: the row's position among identical (second, key text) rows. Rows whose
-    # pair hash is unique are 0; the few others are numbered on the real strings.
-    twins = keys.select(pl.struct("_second", "_key_text").hash().is_duplicated()) \
-        .to_series()
-    ordinal = pl.repeat(0, keys.height, dtype=pl.Int64, eager=True)
+    return pl.DataFrame({"_second": seconds, "_key_text": stripped})
+
+
+def file_ordinals(frame: pl.DataFrame, rows: int = 200_000) -> pl.Series:
+    """Each row's ordinal among identical (second, key text) rows, in file order.
+
+    What one `schema.OrdinalCounter` over the file gives. Only a 64-bit hash of each
+    pair is kept for the whole file (slice by slice); rows whose hash is unique are
+    0, and the few others are numbered on their real strings.
+    """
+    hashes = pl.concat([
+        key_parts(frame.slice(start, rows))
+        .select(pl.struct("_second", "_key_text").hash()).to_series()
+        for start in range(0, frame.height, rows)
+    ]) if frame.height else pl.Series([], dtype=pl.UInt64)
+    ordinal = pl.repeat(0, frame.height, dtype=pl.Int64, eager=True)
+    twins = hashes.is_duplicated()
     if twins.any():
         at = twins.arg_true()
-        numbered = keys[at].select(
+        numbered = key_parts(frame[at]).select(
             pl.int_range(pl.len(), dtype=pl.Int64).over("_second", "_key_text"))
         ordinal = ordinal.scatter(at, numbered.to_series())
-    return keys.with_columns(ordinal.alias("_ordinal"))
+    return ordinal.alias("_ordinal")
+
+
+def key_inputs(frame: pl.DataFrame) -> pl.DataFrame:
+    """`key_parts` plus `file_ordinals`: everything `assign_keys` needs."""
+    return key_parts(frame).with_columns(file_ordinals(frame))
 
 
 def assign_keys(chat_id: str, inputs: pl.DataFrame) -> pl.Series:
