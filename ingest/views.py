@@ -23,6 +23,7 @@ import duckdb
 import polars as pl
 
 from ingest.errors import IngestError
+from ingest.lake.files import parquet_looks_whole
 from ingest.lake.manifest import Manifest
 from ingest.monitor_schema import ALERT_SCHEMA
 from ingest.schema import MESSAGE_SCHEMA
@@ -106,6 +107,20 @@ class LakeFileMissing(IngestError):
             f"The lake {lake} lists batch file(s) that are missing: {shown}{more}. "
             "Copy the whole lake folder (not only manifest.json), or restore the "
             "files from a backup, then run the command again."
+        )
+
+
+class LakeFileDamaged(IngestError):
+    """The manifest lists a batch file that is truncated or not Parquet any more."""
+
+    def __init__(self, lake: Path, damaged: list[Path]) -> None:
+        self.damaged = damaged
+        shown = ", ".join(str(p.relative_to(lake)) for p in damaged[:3])
+        more = f" and {len(damaged) - 3} more" if len(damaged) > 3 else ""
+        super().__init__(
+            f"The lake {lake} has damaged batch file(s) (truncated or overwritten): "
+            f"{shown}{more}. Run 'walake rebuild --lake {lake}' to re-derive them "
+            "from the raw batches, or restore the files from a backup."
         )
 
 
@@ -265,6 +280,9 @@ def committed_files(
     missing = [p for p in files if not p.is_file()]
     if missing:
         raise LakeFileMissing(lake.resolve(), missing)
+    damaged = [p for p in files if not parquet_looks_whole(p)]
+    if damaged:
+        raise LakeFileDamaged(lake.resolve(), damaged)
     return files
 
 
@@ -363,7 +381,19 @@ def lake_connection(
     return connect(Path(lake), **options)  # type: ignore[arg-type]
 
 __all__ = [
-    "DEFAULT_REPLY_HOURS", "DEFAULT_THRESHOLD", "KeywordsInvalid", "LAKE_TABLES",
-    "LakeFileMissing", "LakeTable", "VIEW_ORDER", "apply_views", "connect",
-    "keyword_files", "lake_connection", "read_keywords", "setup_script", "view_names",
+    "DEFAULT_REPLY_HOURS",
+    "DEFAULT_THRESHOLD",
+    "LAKE_TABLES",
+    "VIEW_ORDER",
+    "KeywordsInvalid",
+    "LakeFileDamaged",
+    "LakeFileMissing",
+    "LakeTable",
+    "apply_views",
+    "connect",
+    "keyword_files",
+    "lake_connection",
+    "read_keywords",
+    "setup_script",
+    "view_names",
 ]

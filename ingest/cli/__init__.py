@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import importlib
 import logging
 import sys
@@ -23,6 +24,14 @@ class WalakeGroup(click.Group):
             return super().invoke(ctx)
         except IngestError as exc:
             raise click.ClickException(str(exc)) from exc
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            raise click.ClickException(
+                f"No space left on device while writing {exc.filename or 'the lake'} "
+                f"({exc.strerror}). Nothing half-written counts: the lake keeps only "
+                "whole batches. Free some space and run the command again."
+            ) from exc
 
 
 @click.group(cls=WalakeGroup)

@@ -67,3 +67,21 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
         raise
     os.close(fd)
     publish(temp, path)
+
+
+
+PARQUET_MAGIC = b"PAR1"
+
+
+def parquet_looks_whole(path: Path) -> bool:
+    """A cheap check (two 4-byte reads): the file starts and ends with Parquet's
+    magic, as a truncated or overwritten file does not."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4)
+            if handle.seek(0, 2) < 12:
+                return False
+            handle.seek(-4, 2)
+            return head == PARQUET_MAGIC and handle.read(4) == PARQUET_MAGIC
+    except OSError:
+        return False

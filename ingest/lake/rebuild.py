@@ -18,7 +18,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -27,6 +27,7 @@ import polars as pl
 
 from ingest.errors import IngestError
 from ingest.lake.crash import crash_point
+from ingest.lake.files import parquet_looks_whole
 from ingest.lake.rewrite import (
     RAW_LAYER,
     delete_unreferenced,
@@ -127,13 +128,19 @@ def rebuild_lake(
     for relative, batches in owners.items():
         kept = [b for b in batches if b not in rebuilt]
         if kept:
+            _readable(lake, relative, kept)
             keys = pl.read_parquet(lake / relative, columns=["message_key", "batch_id"])
             held.update(keys.filter(pl.col("batch_id").is_in(kept))["message_key"])
 
     # Step 1: one new file per current file, holding kept and rebuilt rows
     swaps: list[tuple[str, str, dict[str, int]]] = []
     for relative, batches in owners.items():
-        old = read_parquet(lake, relative)
+        if parquet_looks_whole(lake / relative):
+            old = read_parquet(lake, relative)
+        else:  # damaged, but every batch in it comes back from its raw file
+            log.warning("%s is damaged; its rows are rebuilt from the raw batches",
+                        relative)
+            old = frame_rows([], "", datetime.now(UTC)).clear()
         summary.rows_before += old.height
         parts, counts = [], {}
         for batch_id in batches:
@@ -174,6 +181,16 @@ def rebuild_lake(
     # Step 3
     delete_unreferenced(lake, manifest, [old for old, _, _ in swaps])
     return summary
+
+
+def _readable(lake: Path, relative: str, kept: list[str]) -> None:
+    """A damaged file whose batches cannot all be rebuilt: say so, change nothing."""
+    if not parquet_looks_whole(lake / relative):
+        raise NotRebuildable(
+            f"{relative} is damaged and batch(es) {', '.join(kept)} in it have no raw "
+            "file to rebuild from. Nothing was changed; restore the file from a "
+            "backup, or pull those chats again into a new lake."
+        )
 
 
 def _rebuilt_rows(
@@ -235,7 +252,7 @@ def rebuild_mcp(
     return rows_out
 
 
-def _mcp_rows(record: dict, context: RebuildContext):  # noqa: ANN202
+def _mcp_rows(record: dict, context: RebuildContext):
     chat_id = record["chat_id"]
     chat = Chat(chat_id, record.get("chat_name") or "", is_group_jid(chat_id))
     texts = record.get("texts") or []

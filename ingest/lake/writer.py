@@ -14,7 +14,6 @@ import fcntl
 import io
 import logging
 import os
-
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,6 +25,7 @@ import polars as pl
 import zstandard
 
 from ingest.errors import LakeLocked
+from ingest.lake.crash import crash_point
 from ingest.lake.files import (
     TEMP_PREFIX,
     ensure_private_dir,
@@ -33,7 +33,6 @@ from ingest.lake.files import (
     publish,
     temp_path_for,
 )
-from ingest.lake.crash import crash_point
 from ingest.lake.manifest import Manifest
 from ingest.schema import MESSAGE_SCHEMA, SOURCE_COLUMNS
 
@@ -95,6 +94,23 @@ def acquire_lock(lake: Path) -> int:
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"pid {os.getpid()}".encode(), 0)
     return fd
+
+
+def warn_if_not_private(lake: Path) -> str | None:
+    """Warn (and return the warning) when others own or can read the lake folder."""
+    info = os.stat(lake)
+    problems = []
+    if info.st_mode & 0o077:
+        problems.append(f"its mode is {info.st_mode & 0o777:o}, so other users can "
+                        "reach it")
+    if info.st_uid != os.getuid():
+        problems.append(f"it is owned by user id {info.st_uid}, not you")
+    if not problems:
+        return None
+    text = (f"The lake folder {lake} is not private: {' and '.join(problems)}. It holds "
+            f"private conversations: run 'chmod 700 {lake}' (and check its owner).")
+    log.warning("%s", text)
+    return text
 
 
 def remove_leftovers(lake: Path, manifest: Manifest) -> list[str]:
@@ -172,6 +188,7 @@ class LakeWriter:
 
     def __enter__(self) -> LakeWriter:
         ensure_private_dir(self.lake)
+        warn_if_not_private(self.lake)
         self._lock_fd = acquire_lock(self.lake)
         self.manifest = Manifest.load(self.lake)
         self.leftovers = remove_leftovers(self.lake, self.manifest)

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import IO, Any
 from zoneinfo import ZoneInfo
 
-from ingest.errors import RetryableError, ToolFailed
+from ingest.errors import ResponseUnreadable, RetryableError, ToolFailed
 from ingest.sources.decode import (
     Chat,
     decode_chats,
@@ -48,6 +48,9 @@ class McpSource:
     """A source backed by one server process (use several for concurrency)."""
 
     name = "mcp"
+    # A short page is checked with one more call before a walk ends: a server can
+    # cut a page off in a way the lharries text cannot show (ingest/pull.py).
+    confirm_end = True
 
     def __init__(
         self,
@@ -126,11 +129,25 @@ class McpSource:
             args[p.after_arg] = self.bound(lo, after=True)
         if hi_excl is not None:
             args[p.before_arg] = self.bound(hi_excl, after=False)
-        result = await self.call(p.list_messages_tool, args)
-        if p.decoder == "text":
-            rows = decode_text_messages(result.texts, chat, self.tz)
-        else:
-            rows = decode_json_messages(result.texts, result.structured, chat, self.tz)
+        attempts = self.policy.retry_attempts + 1
+        for attempt in range(1, attempts + 1):
+            result = await self.call(p.list_messages_tool, args)
+            try:
+                if p.decoder == "text":
+                    rows = decode_text_messages(result.texts, chat, self.tz)
+                else:
+                    rows = decode_json_messages(result.texts, result.structured, chat,
+                                                self.tz)
+                break
+            except ResponseUnreadable as exc:
+                # A garbled answer may be a one-off (a dying server): ask again
+                if attempt == attempts:
+                    raise
+                self.retries += 1
+                delay = self.policy.backoff_seconds * 2 ** (attempt - 1)
+                log.warning("%s (attempt %d of %d); asking again in %.1f s",
+                            exc, attempt, attempts, delay)
+                await asyncio.sleep(delay)
         raw = {
             "tool": p.list_messages_tool,
             "arguments": args,

@@ -23,6 +23,26 @@ from ingest.errors import (
 log = logging.getLogger(__name__)
 
 
+class StrayLineFilter(logging.Filter):
+    """The SDK logs a server's stray stdout line with a traceback at ERROR, and the
+    traceback quotes the line, which may hold message text. Below DEBUG it becomes a
+    one-line warning without the line; the call goes on (the line is skipped)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if logging.getLogger().isEnabledFor(logging.DEBUG):
+            return True
+        if str(record.msg).startswith("Failed to parse JSONRPC message"):
+            record.msg = ("The MCP server wrote a line on stdout that is not JSON-RPC; "
+                          "it was skipped (run with -v to see it)")
+            record.args = ()
+            record.exc_info = record.exc_text = None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+logging.getLogger("mcp.client.stdio").addFilter(StrayLineFilter())
+
+
 @dataclass(frozen=True)
 class ServerCommand:
     """How to start the server: a program and its arguments, never a shell line."""
