@@ -29,20 +29,43 @@ class ChatCursor:
     ranges: list[Range] = field(default_factory=list)
     complete: bool = False
     count: int = 0
+    # UTC offset (minutes) of range boundary seconds, as the source reported them:
+    # servers that compare instants need them to bound the next walk exactly
+    offsets: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> ChatCursor:
         if not data:
             return cls()
-        ranges = [Range(r["hi"], r["lo"], list(r.get("hi_keys", []))) for r in data["ranges"]]
-        return cls(ranges, bool(data.get("complete")), int(data.get("count", 0)))
+        ranges = [
+            Range(r["hi"], r["lo"], list(r.get("hi_keys", []))) for r in data["ranges"]
+        ]
+        return cls(
+            ranges,
+            bool(data.get("complete")),
+            int(data.get("count", 0)),
+            dict(data.get("offsets", {})),
+        )
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "ranges": [r.to_json() for r in self.ranges],
             "complete": self.complete,
             "count": self.count,
         }
+        if self.offsets:
+            data["offsets"] = self.offsets
+        return data
+
+    def keep_offsets(self, rows: list[dict]) -> None:
+        """Learn offsets from `rows`, keeping only those of range boundaries."""
+        known = dict(self.offsets)
+        for row in rows:
+            minutes = row.get("utc_offset_minutes")
+            if minutes is not None:
+                known[row.get("_second") or str(row["sent_at_local"])] = minutes
+        bounds = {second for r in self.ranges for second in (r.hi, r.lo)}
+        self.offsets = {s: known[s] for s in bounds if s in known}
 
     def copy(self) -> ChatCursor:
         return deepcopy(self)

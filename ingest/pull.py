@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from ingest.cursor import ChatCursor, Range
-from ingest.errors import ResponseUnreadable
+from ingest.errors import ResponseUnreadable, ToolFailed
 from ingest.schema import OrdinalCounter, local_second, row_second
 from ingest.sources.decode import Chat, parse_local
 
@@ -72,17 +72,28 @@ async def walk_chat(
 ) -> AsyncIterator[Chunk]:
     """All chunks needed to bring `chat` up to date; the last one has done=True."""
     state = cursor.copy()
+    learn = getattr(source, "learn_offsets", None)
+    if learn is not None and state.offsets:
+        learn(state.offsets)
     if state.ranges:
         async for chunk in _walk_head(source, chat, state):
-            yield chunk
+            yield _with_offsets(chunk, state)
         async for chunk in _walk_gaps(source, chat, state):
-            yield chunk
+            yield _with_offsets(chunk, state)
     else:
         state.complete = False  # an empty chat may have messages by now
     if not state.complete and state.count < max_messages:
         async for chunk in _walk_tail(source, chat, state, max_messages - state.count):
-            yield chunk
+            yield _with_offsets(chunk, state)
     yield Chunk(chat, [], [], state.copy(), done=True)
+
+
+def _with_offsets(chunk: Chunk, state: ChatCursor) -> Chunk:
+    """Carry the boundary seconds' offsets in the chunk's cursor and the state."""
+    chunk.cursor.offsets = state.offsets
+    chunk.cursor.keep_offsets(chunk.rows)
+    state.offsets = dict(chunk.cursor.offsets)
+    return chunk
 
 
 async def _walk_head(source: PagedSource, chat: Chat, state: ChatCursor):
@@ -171,7 +182,20 @@ async def _windows(source: PagedSource, chat: Chat, walk: Walk):
             remaining -= len(emitted)
             if remaining <= 0:
                 return
-        hi_excl = parse_local(walk.low)
+        hi_excl = _next_bound(chat, rows, hi_excl)
+
+
+def _next_bound(chat: Chat, rows: list[dict], hi_excl: datetime | None) -> datetime:
+    """The next window's bound; a server that ignores bounds would loop forever."""
+    lowest = parse_local(second_of(rows[-1])) if rows else None
+    if lowest is None or (hi_excl is not None and lowest >= hi_excl):
+        raise ToolFailed(
+            "list_messages",
+            f"the server answered a full page with no messages before "
+            f"{hi_excl or 'now'} in chat {chat.chat_id}, so it does not apply the time "
+            "bounds the way this profile expects; check --profile and --timezone",
+        )
+    return lowest
 
 
 def _keyed(counter: OrdinalCounter, rows: list[dict], walk: Walk) -> list[dict]:
@@ -204,10 +228,13 @@ async def _one_window(
     hi_s = local_second(hi_excl) if hi_excl is not None else None
     for attempt in range(1, END_CHECKS + 1):
         page = await source.fetch_page(chat, lo, hi_excl, limit)
-        if len(page.rows) >= limit or not page.rows:
+        inside = [r for r in page.rows if _inside(r, lo_s, hi_s)]
+        if len(page.rows) >= limit or not inside:
             break
+        # Only rows inside the window are checked: a server that compares instants
+        # is asked from a day before `lo` (see McpSource.bound)
         if not getattr(source, "confirm_end", False) or await _end_holds(
-            source, chat, lo, lo_s, page.rows
+            source, chat, lo, lo_s, inside
         ):
             break
         log.warning("chat %s: a page of %d row(s) ended short of what the server holds "

@@ -177,3 +177,15 @@ def test_missing_server_command_says_how_to_configure(tmp_path):
                   env={"WALAKE_CONFIG": str(config)})
     assert done.returncode == 1
     assert "source.command is not set" in done.stderr
+
+
+def test_json_profile_walks_right_whatever_the_configured_zone(store, tmp_path):
+    """The json server's times carry offsets; a zone unlike the store's must not
+    misplace the windows (it once looped forever)."""
+    lake = tmp_path / "lake"
+    wrong = ["--timezone", "America/New_York"]
+    walake("extract", "--store", str(store), "--lake", str(lake), "--profile", "json",
+           "--max-chats", "3", "--max-messages", "40", "-q", *wrong, timeout=60)
+    walake("extract", "--store", str(store), "--lake", str(lake), "--profile", "json",
+           *ALL, "-q", *wrong, timeout=60)
+    assert lake_counts(lake) == store_counts(store)

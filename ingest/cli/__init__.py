@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import errno
 import importlib
-import logging
-import sys
+from pathlib import Path
 
 import click
 
 from ingest.errors import IngestError
 
 # Each module defines `commands`, a list of click commands to add to the group.
-COMMAND_MODULES = ("extract", "demo", "config_cmd", "diagnostics", "report", "imports", "monitor",
-                   "operate")
+COMMAND_MODULES = (
+    "extract", "demo", "config_cmd", "diagnostics", "report", "imports", "monitor",
+    "operate",
+)
 
 
 class WalakeGroup(click.Group):
@@ -25,13 +26,45 @@ class WalakeGroup(click.Group):
         except IngestError as exc:
             raise click.ClickException(str(exc)) from exc
         except OSError as exc:
-            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise click.ClickException(
+                    f"No space left on device while writing "
+                    f"{exc.filename or 'the lake'} ({exc.strerror}). Nothing "
+                    "half-written counts: the lake keeps only whole batches. Free "
+                    "some space and run the command again."
+                ) from exc
+            message = os_error_message(exc)
+            if message is None:
                 raise
-            raise click.ClickException(
-                f"No space left on device while writing {exc.filename or 'the lake'} "
-                f"({exc.strerror}). Nothing half-written counts: the lake keeps only "
-                "whole batches. Free some space and run the command again."
-            ) from exc
+            raise click.ClickException(message) from exc
+
+
+# errno -> the fix for a path error (the message names the path and the cause)
+OS_ERRORS = {
+    errno.EROFS: "This command writes to the lake (its manifest, batches, lock and "
+                 "logs/walake.log): remount it read-write, or copy the lake to a "
+                 "writable folder and pass --lake with that folder.",
+    errno.EACCES: "Give your user access to it (e.g. chmod u+rwX, or chown), or "
+                  "choose a folder you own (--lake, --out).",
+    errno.EPERM: "Give your user access to it (e.g. chmod u+rwX, or chown), or "
+                 "choose a folder you own (--lake, --out).",
+    errno.ENOTDIR: "A part of this path is a file, not a folder: choose a path whose "
+                   "parent folders are folders.",
+    errno.ENOENT: "Check the path: create the missing folder first, or restore the "
+                  "file if it was removed.",
+    errno.EEXIST: "Remove it or choose another path.",
+    errno.EISDIR: "It is a folder, but a file is needed here: pass a file path.",
+}
+
+
+def os_error_message(exc: OSError) -> str | None:
+    """`Error:` text for a path error (the path, the cause, the fix), else None."""
+    fix = OS_ERRORS.get(exc.errno) if exc.errno is not None else None
+    if fix is None:
+        return None
+    cause = exc.strerror or str(exc)
+    where = f"{exc.filename}: " if exc.filename is not None else ""
+    return f"{where}{cause}. {fix}"
 
 
 @click.group(cls=WalakeGroup)
@@ -51,13 +84,15 @@ def _register() -> None:
             cli.add_command(command)
 
 
-def setup_logging(verbose: bool, level: str | None = None) -> None:
+def setup_logging(
+    verbose: bool, level: str | None = None, lake: Path | None = None
+) -> None:
+    """Logs to stderr and, for a command that writes `lake`, to its log file."""
+    from ingest.lake.files import ensure_private_dir
+    from ingest.logs import configure_logging
+
     chosen = "DEBUG" if verbose else (level or "WARNING")
-    logging.basicConfig(
-        level=chosen.upper(),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(chosen, ensure_private_dir(lake) if lake is not None else None)
 
 
 def main() -> None:

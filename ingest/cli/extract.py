@@ -9,13 +9,15 @@ from typing import Any
 
 import click
 
-from ingest.cli.options import lake_option, resolve_lake
+from ingest.cli.options import (
+    interrupted, lake_option, lake_totals, plural, resolve_lake,
+)
 from ingest.cli.progress import extract_progress
 from ingest.config import Config, load_config, with_overrides
 from ingest.extract import ExtractOptions, ExtractSummary, last_run, run_extract
 from ingest.lake.writer import LakeWriter
 from ingest.sources.bridge_pull import pull_store
-from ingest.sources.factory import make_bridge_store, make_mcp_sources, resolve_zone
+from ingest.sources.factory import lake_zone, make_bridge_store, make_mcp_sources
 from ingest.sources.mcp_client import open_errlog
 
 
@@ -25,11 +27,13 @@ def extract_options(function):  # noqa: ANN001, ANN201 - a click decorator
         lake_option,
         click.option("--config", "config_path", type=click.Path(dir_okay=False,
                      path_type=Path), help="Config file (default ./walake.toml)."),
-        click.option("--max-chats", type=int, help="Chats to pull, most recent first."),
-        click.option("--max-messages", type=int,
+        click.option("--max-chats", type=click.IntRange(min=1),
+                     help="Chats to pull, most recent first."),
+        click.option("--max-messages", type=click.IntRange(min=1),
                      help="Messages per chat to reach back in history, newest first."),
-        click.option("--batch-size", type=int, help="Chats per lake batch."),
-        click.option("--concurrency", type=int,
+        click.option("--batch-size", type=click.IntRange(min=1),
+                     help="Chats per lake batch."),
+        click.option("--concurrency", type=click.IntRange(min=1),
                      help="Server processes pulling different chats at once."),
         click.option("--resume", is_flag=True,
                      help="Continue the last extract with its limits."),
@@ -41,6 +45,10 @@ def extract_options(function):  # noqa: ANN001, ANN201 - a click decorator
         click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON."),
         click.option("-q", "--quiet", is_flag=True, help="No progress bar."),
         click.option("-v", "--verbose", is_flag=True, help="Debug logs on stderr."),
+        click.option("--log-level",
+                     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"],
+                                       case_sensitive=False),
+                     help="Log level (default: the config's log_level, WARNING)."),
     ]
     for decorator in reversed(decorators):
         function = decorator(function)
@@ -85,13 +93,14 @@ def run(lake: Path, config: Config, flags: dict[str, Any], store: Path | None,
         )
         if config.source.kind == "bridge":
             # The store is read directly; server concurrency and pacing do not apply
+            # The zone recorded for the bridge's rows, unless asked (see lake_zone)
+            tz = lake_zone(writer.manifest, "bridge", config.source.timezone)
             bridge = make_bridge_store(config, store)
-            tz = resolve_zone(config.source.timezone)
             with extract_progress(show_progress) as on_progress:
                 return pull_store(writer, bridge, tz, options, on_progress)
         with open_errlog(lake) as errlog:
             sources = make_mcp_sources(config, options.concurrency, store, errlog,
-                                       delays=not local)
+                                       delays=not local, manifest=writer.manifest)
             with extract_progress(show_progress) as on_progress:
                 return asyncio.run(run_extract(writer, sources, options, on_progress))
 
@@ -100,10 +109,12 @@ def report(summary: ExtractSummary, lake: Path, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({"lake": str(lake), **summary.to_json()}, indent=2))
         return
-    failed = f", {len(summary.failed_chats)} chats failed" if summary.failed_chats else ""
+    failed = (f", {plural(len(summary.failed_chats), 'chat')} failed"
+              if summary.failed_chats else "")
     click.echo(
-        f"{summary.messages:,} new messages from {summary.chats_done} of "
-        f"{summary.chats_selected} chats in {summary.batches} batches "
+        f"{plural(summary.messages, 'new message')} from {summary.chats_done:,} of "
+        f"{plural(summary.chats_selected, 'chat')} in "
+        f"{plural(summary.batches, 'batch', 'batches')} "
         f"({summary.seconds:.1f} s, {summary.rate:,.0f} msg/s){failed} -> {lake}"
     )
     for chat_id, error in summary.failed_chats.items():
@@ -132,13 +143,15 @@ def extract(lake: Path | None, config_path: Path | None, store: Path | None,
     from ingest.cli import setup_logging
 
     config, _ = load_config(config_path)
-    setup_logging(verbose, config.resources.log_level)
     lake = resolve_lake(lake, Path(config.lake) if config.lake else None)
-    from ingest.logs import configure_logging  # also into <lake>/logs/walake.log
-
-    configure_logging("DEBUG" if verbose else config.resources.log_level,
-                      lake if lake.exists() else None, stderr=False)
-    summary = run(lake, config, flags, store, show_progress=not (quiet or as_json))
+    setup_logging(verbose, flags.pop("log_level", None) or config.resources.log_level,
+                  lake)
+    before = lake_totals(lake)
+    try:
+        summary = run(lake, config, flags, store, show_progress=not (quiet or as_json))
+    except KeyboardInterrupt:
+        interrupted(lake, before, "Run the same command again (or walake extract "
+                    "--resume) to continue where it stopped.")
     report(summary, lake, as_json)
     from ingest.cli.operate import after_extract  # compress_old_data, auto_cleanup
 

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from ingest.cli import setup_logging
-from ingest.cli.options import lake_option, resolve_lake
+from ingest.cli.options import interrupted, lake_option, lake_totals, resolve_lake
 from ingest.config import load_config
 from ingest.sources.export import FileOutcome, ImportOptions, import_exports
 
@@ -30,11 +30,14 @@ SHOWN_UNPLACED = 20
 @click.option("--tz", help="Time zone the export was written in, e.g. Europe/Berlin "
               "(default: this machine's zone).")
 @lake_option
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Config file (default ./walake.toml).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file.")
 @click.option("-v", "--verbose", is_flag=True, help="Log details on stderr.")
 def import_(paths: tuple[Path, ...], chat: str | None, chat_id: str | None,
             me: str | None, date_order: str | None, tz: str | None,
-            lake: Path | None, as_json: bool, verbose: bool) -> None:
+            lake: Path | None, config_path: Path | None, as_json: bool,
+            verbose: bool) -> None:
     """Import WhatsApp chat exports (.txt, .zip or folders of them).
 
     Re-importing a file adds nothing; a later, longer export of the same chat adds
@@ -44,9 +47,10 @@ def import_(paths: tuple[Path, ...], chat: str | None, chat_id: str | None,
     Example:
         walake import "WhatsApp Chat with Ana.zip" --me "Sam" --tz Europe/Berlin
     """
-    setup_logging(verbose)
-    config, _ = load_config()
+    config, _ = load_config(config_path)
     lake = resolve_lake(lake, Path(config.lake) if config.lake else None)
+    setup_logging(verbose, config.resources.log_level, lake)
+    before = lake_totals(lake)
     options = ImportOptions(chat=chat, chat_id=chat_id, me=me,
                             date_order=date_order, tz=tz)
     with Progress(console=Console(stderr=True), transient=True) as bar:
@@ -55,7 +59,12 @@ def import_(paths: tuple[Path, ...], chat: str | None, chat_id: str | None,
         def advance(name: str, done: int, total: int) -> None:
             bar.update(task, description=name, completed=done, total=total)
 
-        outcomes = import_exports(lake, paths, options, advance)
+        try:
+            outcomes = import_exports(lake, paths, options, advance)
+        except KeyboardInterrupt:
+            bar.stop()
+            interrupted(lake, before, "Run the same import again to continue: files "
+                        "already imported add nothing.")
     for outcome in outcomes:
         click.echo(json.dumps(outcome_json(outcome), ensure_ascii=False)
                    if as_json else render(outcome))

@@ -108,17 +108,20 @@ def build_options(config: Config, flags: dict[str, Any], local: bool):  # noqa: 
 
 
 def make_sources(  # noqa: ANN201
-    config: Config, store: Path | None, stack: ExitStack, lake: Path
+    config: Config, store: Path | None, stack: ExitStack, lake: Path, manifest=None  # noqa: ANN001
 ):
-    """The monitor's sources: a paged bridge reader, or MCP server processes."""
+    """The monitor's sources: a paged bridge reader, or MCP server processes.
+
+    With the lake's `manifest`, times are read in the zone recorded for the source.
+    """
     from ingest.sources.factory import make_bridge_source, make_mcp_sources
     from ingest.sources.mcp_client import open_errlog
 
     if config.source.kind == "bridge":
-        return [make_bridge_source(config, store)]
+        return [make_bridge_source(config, store, manifest)]
     errlog = stack.enter_context(open_errlog(lake))
     return make_mcp_sources(config, config.performance.max_concurrent_requests,
-                            store, errlog, delays=store is None)
+                            store, errlog, delays=store is None, manifest=manifest)
 
 
 class Display:
@@ -227,15 +230,15 @@ def monitor(lake: Path | None, config_path: Path | None, store: Path | None,
     from ingest.lake.writer import LakeWriter
 
     config, _ = load_config(config_path)
-    setup_logging(verbose, config.resources.log_level)
     lake = resolve_lake(lake, Path(config.lake) if config.lake else None)
+    setup_logging(verbose, config.resources.log_level, lake)
     config = monitor_config(config, flags)
     local = store is not None or config.source.kind == "bridge"
     options = build_options(config, flags, local)
     display = Display(as_json, quiet)
     with ExitStack() as stack:
         writer = stack.enter_context(LakeWriter(lake))
-        sources = make_sources(config, store, stack, lake)
+        sources = make_sources(config, store, stack, lake, writer.manifest)
         stats = asyncio.run(_run(writer, sources, options, display))
     display.summary(stats, lake)
 
@@ -252,12 +255,14 @@ class NotebookMissing(IngestError):
 @click.command()
 @click.argument("name", type=click.Choice(NOTEBOOK_NAMES))
 @lake_option
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Config file whose `lake` to use (default ./walake.toml).")
 @click.option("--edit", is_flag=True, help="Open in the marimo editor, not as an app.")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, help="Port (default: marimo picks a free one).")
 @click.option("--headless", is_flag=True, help="Do not open a browser.")
-def notebook(name: str, lake: Path | None, edit: bool, host: str,
-             port: int | None, headless: bool) -> None:
+def notebook(name: str, lake: Path | None, config_path: Path | None, edit: bool,
+             host: str, port: int | None, headless: bool) -> None:
     """Open a notebook: `monitor` (live alerts, ingest health) or `explore`.
 
     \b
@@ -265,7 +270,7 @@ def notebook(name: str, lake: Path | None, edit: bool, host: str,
         walake notebook monitor
         walake notebook explore --lake ~/walake/lake --edit
     """
-    config, _ = load_config(None)
+    config, _ = load_config(config_path)
     lake = resolve_lake(lake, Path(config.lake) if config.lake else None)
     path = NOTEBOOKS / f"{name}.py"
     if not path.is_file():

@@ -81,6 +81,17 @@ class PendingBatch:
         return len(self.rows) + sum(f.height for f in self.frames)
 
 
+def make_new_lake_private(lake: Path) -> None:
+    """A folder becoming a lake now (no manifest yet, ours) is made 0700 first.
+
+    A clone's `lake/` comes with the mode git gave it; an existing lake's mode is
+    the user's choice and is only warned about.
+    """
+    if (lake / "manifest.json").exists() or lake.stat().st_uid != os.getuid():
+        return
+    os.chmod(lake, 0o700)
+
+
 def acquire_lock(lake: Path) -> int:
     """Take the lake's writer lock or fail at once; released when the process ends."""
     path = lake / LOCK_NAME
@@ -188,6 +199,7 @@ class LakeWriter:
 
     def __enter__(self) -> LakeWriter:
         ensure_private_dir(self.lake)
+        make_new_lake_private(self.lake)
         warn_if_not_private(self.lake)
         self._lock_fd = acquire_lock(self.lake)
         self.manifest = Manifest.load(self.lake)

@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import IO, Any
 from zoneinfo import ZoneInfo
 
 from ingest.errors import ResponseUnreadable, RetryableError, ToolFailed
+from ingest.schema import local_second
 from ingest.sources.decode import (
     Chat,
     decode_chats,
@@ -26,6 +27,8 @@ from ingest.sources.profiles import Profile
 
 log = logging.getLogger(__name__)
 STATUS_CHAT = "status@broadcast"
+AFTER_MARGIN = timedelta(hours=26)  # wider than any two zones' offsets apart
+MAX_REMEMBERED_OFFSETS = 200_000
 
 
 @dataclass
@@ -65,6 +68,7 @@ class McpSource:
         self.tz = tz
         self.policy = policy
         self.connection = McpConnection(command, policy.timeout_seconds, errlog)
+        self._offsets: dict[str, int] = {}
         self.calls = 0
         self.retries = 0
         self._last_call = 0.0
@@ -138,6 +142,7 @@ class McpSource:
                 else:
                     rows = decode_json_messages(result.texts, result.structured, chat,
                                                 self.tz)
+                self._learn_offsets(rows)
                 break
             except ResponseUnreadable as exc:
                 # A garbled answer may be a one-off (a dying server): ask again
@@ -164,14 +169,38 @@ class McpSource:
 
         lharries compares the bound as text against stored `YYYY-MM-DD HH:MM:SS+HH:MM`
         strings: the naive second sorts before its own stored values, so as `after`
-        it includes that second and as `before` it excludes it. Servers that compare
-        instants get an aware bound, one second early for `after`.
+        it includes that second and as `before` it excludes it.
+
+        Servers that compare instants get an aware bound. A `before` bound is always
+        a second seen in an answer, so its own offset is used; an `after` bound may
+        come from an earlier run, so it reaches back a day further than needed (the
+        walker drops what lies below it) rather than trust the configured zone.
         """
         if self.profile.bounds == "naive":
             return second.strftime("%Y-%m-%dT%H:%M:%S")
         if after:
-            second = second - timedelta(seconds=1)
-        return second.replace(tzinfo=self.tz).isoformat()
+            return (second - AFTER_MARGIN).replace(tzinfo=self.tz).isoformat()
+        # The bound is a second seen in an answer, or the one just after it
+        minutes = self._offsets.get(local_second(second))
+        if minutes is None:
+            minutes = self._offsets.get(local_second(second - timedelta(seconds=1)))
+        if minutes is None:
+            return second.replace(tzinfo=self.tz).isoformat()
+        return second.replace(tzinfo=timezone(timedelta(minutes=minutes))).isoformat()
+
+    def learn_offsets(self, offsets: dict[str, int]) -> None:
+        """Offsets of seconds a cursor recorded in an earlier run."""
+        self._offsets.update(offsets)
+
+    def _learn_offsets(self, rows: list[dict[str, Any]]) -> None:
+        """Remember each second's UTC offset as the server reported it."""
+        if len(self._offsets) > MAX_REMEMBERED_OFFSETS:
+            self._offsets.clear()
+        for row in rows:
+            if row.get("utc_offset_minutes") is not None:
+                self._offsets[local_second(row["sent_at_local"])] = row[
+                    "utc_offset_minutes"
+                ]
 
     async def call(self, tool: str, args: dict[str, Any]) -> ToolResult:
         """One tool call with pacing and retries; restarts a server that died."""
