@@ -10,8 +10,9 @@ import os
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ingest.errors import ConfigInvalid
 
@@ -75,6 +76,21 @@ class SourceSettings(Section):
     list_messages_tool: str | None = None
     page_size: int | None = Field(None, ge=1, le=1_000_000)
 
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        """An IANA zone name this machine knows (what extract will use)."""
+        if value is None:
+            return value
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                "not a known time zone; use an IANA name such as 'Europe/London' or "
+                "'America/Sao_Paulo'"
+            ) from None
+        return value
+
 
 class Config(Section):
     lake: str | None = None
@@ -124,6 +140,8 @@ def describe_errors(error: ValidationError, data: dict[str, Any]) -> list[str]:
         found = "missing" if item["type"] == "missing" else f"{value!r}"
         if item["type"] == "extra_forbidden":
             lines.append(f"{key} = {found}: unknown key; remove it or check its spelling")
+        elif item["type"] == "value_error" and "error" in item.get("ctx", {}):
+            lines.append(f"{key} = {found}: {item['ctx']['error']}")
         else:
             lines.append(f"{key} = {found}: {item['msg']}")
     return lines

@@ -106,3 +106,56 @@ class ToolMissing(IngestError):
 
 class ResponseUnreadable(RetryableError):
     """A page of output that cannot be decoded (cut off, garbage)."""
+
+
+class LakePathInvalid(IngestError):
+    """The lake path cannot be a folder: it, or a folder above it, is a file."""
+
+    def __init__(self, lake: Path, blocker: Path) -> None:
+        self.lake = lake
+        if blocker == lake:
+            problem = f"{lake} is a file, not a folder"
+        else:
+            problem = f"{blocker} is a file, so {lake} cannot be a folder inside it"
+        super().__init__(
+            f"The lake path {lake} is not usable: {problem}. Pass --lake (or set "
+            "`lake` in walake.toml) to a folder path, e.g. --lake ./lake."
+        )
+
+
+class OutputPathInvalid(IngestError):
+    """An --out path that cannot receive what the command writes."""
+
+    def __init__(self, out: Path, problem: str, fix: str) -> None:
+        self.out = out
+        super().__init__(f"Cannot write --out {out}: {problem}. {fix}")
+
+
+class LakeFileMissing(IngestError):
+    """The manifest lists a batch file that is not on disk."""
+
+    def __init__(self, lake: Path, missing: list[Path], rebuildable: bool = False) -> None:
+        self.lake = lake
+        self.missing = missing
+        shown = ", ".join(_relative(p, lake) for p in missing[:3])
+        more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+        if rebuildable:
+            fix = (f"Their raw batches are still there: run 'walake rebuild --lake "
+                   f"{lake}' to recreate them from the raw layer, or restore the "
+                   "files from a backup, then run the command again.")
+        else:
+            fix = ("Copy the whole lake folder (not only manifest.json), or restore "
+                   "the files from a backup; 'walake rebuild --lake "
+                   f"{lake}' recreates a Parquet file from the raw layer when its "
+                   "raw batch file still exists. Then run the command again.")
+        super().__init__(
+            f"The lake {lake} lists batch file(s) that are missing: {shown}{more}. "
+            + fix
+        )
+
+
+def _relative(path: Path, lake: Path) -> str:
+    try:
+        return str(path.relative_to(lake))
+    except ValueError:
+        return str(path)

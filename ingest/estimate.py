@@ -60,7 +60,8 @@ def estimate_resources(
     else:
         per_message = dict(DEFAULT_BYTES_PER_MESSAGE)
         rate = DEFAULT_RATE
-        detail = "the lake is empty: documented defaults (ingest/estimate.py)"
+        detail = ("the lake is empty, so these figures use the documented defaults "
+                  "(see ingest/estimate.py)")
 
     by_layer = {k: int(v * messages) for k, v in per_message.items()}
     rows_held = min(messages, config.performance.memory_limit_mb * ROWS_PER_MB)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import stat
 import sys
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -39,7 +41,7 @@ class LakeNotFound(IngestError):
 class ChatNotFound(IngestError):
     def __init__(self, chat: str) -> None:
         super().__init__(
-            f"No chat matches {chat!r} (by id, or by name, case-insensitive). List "
+            f"No chat matches \"{chat}\" (by id, or by name, case-insensitive). List "
             "the chats with: walake sql \"select chat_id, chat_name from chats\""
         )
 
@@ -48,7 +50,7 @@ class ChatAmbiguous(IngestError):
     def __init__(self, chat: str, matches: list[tuple[str, str | None]]) -> None:
         shown = ", ".join(f"{cid} ({name})" for cid, name in matches[:5])
         super().__init__(
-            f"{chat!r} matches {len(matches)} chats: {shown}. Pass the chat id "
+            f"\"{chat}\" matches {len(matches)} chats: {shown}. Pass the chat id "
             "instead (the first value of each pair)."
         )
 
@@ -146,11 +148,11 @@ def write_report(report: Report, fmt: str, out: Path | None,
         if out is None:
             (stream or sys.stdout).write(text)
             return []
-        out.write_text(text, encoding="utf-8")
+        write_private(out, text.encode("utf-8"))
         return [out]
     if out is None:
         raise OutputNeeded(fmt, "one file per report section into a folder")
-    out.mkdir(parents=True, exist_ok=True)
+    out.mkdir(mode=0o700, parents=True, exist_ok=True)
     written = []
     for name, frame in report.sections.items():
         path = out / f"{name}.{fmt}"
@@ -326,7 +328,8 @@ def write_frame(frame: pl.DataFrame, fmt: str, out: Path | None,
     if fmt == "parquet":
         if out is None:
             raise OutputNeeded(fmt, "a binary file")
-        frame.write_parquet(out, compression="zstd")
+        with private_file(out) as handle:
+            frame.write_parquet(handle, compression="zstd")
         return
     if fmt == "json":
         text = json.dumps(rows_json(frame), indent=2, ensure_ascii=False) + "\n"
@@ -337,7 +340,28 @@ def write_frame(frame: pl.DataFrame, fmt: str, out: Path | None,
     if out is None:
         (stream or sys.stdout).write(text)
     else:
-        out.write_text(text, encoding="utf-8", newline="")
+        write_private(out, text.encode("utf-8"))
+
+
+def private_file(path: Path) -> IO[bytes]:
+    """`path` opened for writing, readable by its owner only (0600).
+
+    The files hold message text: a new file is created 0600, and an existing regular
+    file is narrowed to 0600 before anything is written to it.
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            os.fchmod(fd, 0o600)
+        return os.fdopen(fd, "wb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def write_private(path: Path, data: bytes) -> None:
+    with private_file(path) as handle:
+        handle.write(data)
 
 
 def _cell(value: Any) -> str:

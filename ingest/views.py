@@ -22,7 +22,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from ingest.errors import IngestError
+from ingest.errors import IngestError, LakeFileMissing
 from ingest.lake.files import parquet_looks_whole
 from ingest.lake.manifest import Manifest
 from ingest.monitor_schema import ALERT_SCHEMA
@@ -93,20 +93,6 @@ class KeywordsInvalid(IngestError):
         super().__init__(
             f"Keyword file {path}: {problem}. Fix the file (columns: category, weight, "
             "keyword, forms; see sql/keywords/README.md) and run the command again."
-        )
-
-
-class LakeFileMissing(IngestError):
-    """The manifest lists a batch file that is not on disk."""
-
-    def __init__(self, lake: Path, missing: list[Path]) -> None:
-        self.missing = missing
-        shown = ", ".join(str(p.relative_to(lake)) for p in missing[:3])
-        more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
-        super().__init__(
-            f"The lake {lake} lists batch file(s) that are missing: {shown}{more}. "
-            "Copy the whole lake folder (not only manifest.json), or restore the "
-            "files from a backup, then run the command again."
         )
 
 
@@ -279,7 +265,8 @@ def committed_files(
     files = [p.resolve() for p in manifest.parquet_files(layer)]
     missing = [p for p in files if not p.is_file()]
     if missing:
-        raise LakeFileMissing(lake.resolve(), missing)
+        _, rebuildable = manifest.missing_files(layer)
+        raise LakeFileMissing(lake.resolve(), missing, rebuildable)
     damaged = [p for p in files if not parquet_looks_whole(p)]
     if damaged:
         raise LakeFileDamaged(lake.resolve(), damaged)

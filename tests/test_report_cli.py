@@ -163,7 +163,7 @@ def test_export_chat_csv_and_parquet(lake: Path, tmp_path: Path) -> None:
 @pytest.mark.parametrize(("chat", "message"), [
     ("founders", None),  # exact name wins over "Founders club"
     ("found", "matches 2 chats"),
-    ("nobody", "No chat matches 'nobody'"),
+    ("nobody", 'No chat matches "nobody"'),
 ])
 def test_export_chat_lookup(lake: Path, chat: str, message: str | None) -> None:
     result = CliRunner().invoke(cli, ["export-chat", chat, "--lake", str(lake)])
@@ -205,3 +205,39 @@ def test_missing_lake_is_an_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["report", "--lake", str(tmp_path / "nope")])
     assert result.exit_code == 1
     assert "No lake folder at" in result.output
+
+
+def test_output_files_are_private(lake: Path, tmp_path: Path) -> None:
+    """Reports and exports hold message text: every file written is 0600."""
+    import os
+    import stat
+
+    def mode(path: Path) -> int:
+        return stat.S_IMODE(path.stat().st_mode)
+
+    old_umask = os.umask(0o022)
+    try:
+        existing = tmp_path / "old.csv"
+        existing.write_text("stale\n")
+        existing.chmod(0o644)
+        runs = [
+            ("report", "--format", "json", "--out", str(tmp_path / "r.json")),
+            ("report", "--format", "csv", "--out", str(tmp_path / "rcsv")),
+            ("report", "--format", "parquet", "--out", str(tmp_path / "rpq")),
+            ("export-chat", "c1", "--format", "json", "--out", str(tmp_path / "c.json")),
+            ("export-chat", "c1", "--format", "csv", "--out", str(existing)),
+            ("export-chat", "c1", "--format", "parquet", "--out",
+             str(tmp_path / "c.parquet")),
+            ("sql", "select text from messages", "--format", "csv", "--out",
+             str(tmp_path / "q.csv")),
+        ]
+        for args in runs:
+            assert run(*args, "--lake", str(lake)).exit_code == 0, args
+    finally:
+        os.umask(old_umask)
+    files = [p for p in tmp_path.rglob("*") if p.is_file() and "lake" not in p.parts]
+    written = [p for p in files if p.suffix in (".json", ".csv", ".parquet")]
+    assert len(written) >= 7
+    assert {p.name: mode(p) for p in written} == {p.name: 0o600 for p in written}
+    assert "message_key" in existing.read_text()  # rewritten, not appended
+    assert mode(tmp_path / "rcsv") & 0o077 == 0  # the folder the report made

@@ -15,10 +15,13 @@ from ingest.diagnose import Check, run_checks
 
 @click.command()
 @lake_option
-@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Config file (default ./walake.toml).")
 @click.option("--store", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="Check the built-in server over this bridge store instead.")
-@click.option("--profile", type=click.Choice(["lharries", "json"]))
+@click.option("--profile", type=click.Choice(["lharries", "json"]),
+              help="Kind of MCP server (default: the config's source.profile, "
+              "lharries).")
 @click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
 def diagnostics(lake: Path | None, config_path: Path | None, store: Path | None,
                 profile: str | None, as_json: bool) -> None:
@@ -32,7 +35,7 @@ def diagnostics(lake: Path | None, config_path: Path | None, store: Path | None,
     """
     config, _ = load_config(config_path)
     config = with_overrides(config, "source", profile=profile)
-    lake = resolve_lake(lake, Path(config.lake) if config.lake else None)
+    lake = resolve_lake(lake, Path(config.lake) if config.lake else None, check=False)
     checks = asyncio.run(run_checks(config, lake, store))
     show(checks, as_json)
     if any(not c.ok for c in checks):

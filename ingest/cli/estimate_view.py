@@ -27,5 +27,12 @@ def show_estimate(config_path: Path | None, lake: Path | None, max_chats: int | 
         f"messages\n  disk: {size(e.disk_bytes)} ({layers})\n"
         f"  memory: about {e.memory_mb} MB\n"
         f"  time: about {e.seconds:,.0f} s (of which {e.pacing_seconds:,.0f} s pacing)\n"
-        f"  basis: {e.basis} ({e.basis_detail})"
+        f"  basis: {basis_sentence(e.basis, e.basis_detail)}"
     )
+
+
+def basis_sentence(basis: str, detail: str) -> str:
+    """Where the figures come from, as one sentence."""
+    if basis == "measured":
+        return f"measured on this lake ({detail})."
+    return detail[0].upper() + detail[1:] + "."

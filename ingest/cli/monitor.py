@@ -16,7 +16,7 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-from ingest.cli.options import lake_option, resolve_lake
+from ingest.cli.options import duration, lake_option, plural, resolve_lake
 from ingest.config import Config, load_config, with_overrides
 from ingest.errors import IngestError
 
@@ -183,11 +183,12 @@ def _excerpt(text: str, width: int = 100) -> str:
 
 def summary_line(stats: Any, lake: Path) -> str:
     failed = f" ({stats.ticks_failed} failed)" if stats.ticks_failed else ""
-    lag = (f", lag {stats.lag_seconds_max:.1f} s max"
+    lag = (f", lag {duration(stats.lag_seconds_max)} max"
            if stats.lag_seconds_max is not None else "")
     return (
-        f"Monitor {stats.status}: {stats.ticks} ticks{failed}, {stats.messages:,} new "
-        f"messages, {stats.alerts} alerts, {stats.errors} errors; tick "
+        f"Monitor {stats.status}: {plural(stats.ticks, 'tick')}{failed}, "
+        f"{plural(stats.messages, 'new message')}, {plural(stats.alerts, 'alert')}, "
+        f"{plural(stats.errors, 'error')}; tick "
         f"{stats.tick_seconds_mean:.2f} s mean, {stats.tick_seconds_max:.2f} s max"
         f"{lag} -> {lake}"
     )

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from ingest.cli.options import lake_option, resolve_lake
+from ingest.cli.options import lake_option, plural, resolve_lake
 from ingest.config import Config, load_config
 from ingest.logs import LEVELS, configure_logging
 
@@ -39,6 +39,13 @@ def emit(data: dict[str, Any], as_json: bool, text: str) -> None:
     click.echo(json.dumps(data, indent=2, default=str) if as_json else text)
 
 
+def by_source(sources: dict[str, int]) -> str:
+    """Batches per source as text: 'mcp 6, export 2', or 'no sources yet'."""
+    if not sources:
+        return "no sources yet"
+    return "by source: " + ", ".join(f"{name} {n:,}" for name, n in sorted(sources.items()))
+
+
 def size(n: float) -> str:
     for unit in ("B", "KB", "MB", "GB", "TB"):
         if abs(n) < 1024 or unit == "TB":
@@ -67,8 +74,9 @@ def performance(lake: Path | None, config_path: Path | None, log_level: str | No
         f"machine: {m['cpus']} CPUs, load {m['load_1m']}, memory "
         f"{size(m['memory_available'])} free of {size(m['memory_total'])}, "
         f"disk {size(m['disk_free'])} free of {size(m['disk_total'])}",
-        f"lake {k['path']}: {k['messages']:,} messages, {k['chats']} chats, "
-        f"{k['batches']} batches, sources {k['sources'] or '-'}",
+        f"lake {k['path']}: {plural(k['messages'], 'message')}, "
+        f"{plural(k['chats'], 'chat')}, {plural(k['batches'], 'batch', 'batches')}"
+        f" ({by_source(k['sources'])})",
     ]
     for layer, n in k["files"].items():
         per = k["bytes_per_message"].get(layer)
@@ -139,8 +147,9 @@ def cleanup(lake: Path | None, config_path: Path | None, log_level: str | None,
 
 @click.command()
 @operate_options
-@click.option("--timezone", help="Zone of the source's local times (default: the "
-              "config's source.timezone, else this machine's).")
+@click.option("--timezone", help="Zone to read the sources' local times in (default: "
+              "the config's source.timezone, else the zone the lake recorded for each "
+              "source). A zone other than the recorded one moves the lake to it.")
 @click.option("--dry-run", is_flag=True, help="Only list what can be rebuilt.")
 def rebuild(lake: Path | None, config_path: Path | None, log_level: str | None,
             as_json: bool, timezone: str | None, dry_run: bool) -> None:
@@ -152,22 +161,77 @@ def rebuild(lake: Path | None, config_path: Path | None, log_level: str | None,
     Example:
         walake rebuild --timezone Europe/London
     """
-    from ingest.lake.rebuild import RebuildContext, rebuild_lake
+    from ingest.lake.rebuild import rebuild_lake
     from ingest.lake.writer import LakeWriter
-    from ingest.sources.factory import resolve_zone
 
     lake, config = prepare(lake, config_path, log_level)
-    tz = resolve_zone(timezone or config.source.timezone)
+    asked = timezone or config.source.timezone
     with LakeWriter(lake) as writer:
-        names = {c: i.get("name") or "" for c, i in writer.manifest.data["chats"].items()}
-        s = rebuild_lake(writer, RebuildContext(tz, names), dry_run=dry_run)
+        # Each source in the zone the lake recorded for it, unless a zone is asked for
+        context, moving = rebuild_zones(writer.manifest, asked)
+        try:
+            s = rebuild_lake(writer, context, dry_run=dry_run,
+                             whole_sources=set(moving))
+        except FileNotFoundError as exc:  # a raw file the manifest lists is gone
+            raise click.ClickException(
+                f"Cannot rebuild: {exc.filename} is missing, and rebuild re-derives "
+                "rows from the raw batch files. Nothing was changed. Restore the "
+                "file from a backup, or pull those chats again into a new lake."
+            ) from exc
+        if moving and not dry_run:  # every batch of those sources is in the new zone
+            for keys in moving.values():
+                for key in keys:
+                    writer.manifest.set_zone(key, context.tz.key)
+            writer.manifest.save()
     verb = "can rebuild" if dry_run else "rebuilt"
     lines = [f"{verb} {len(s.rebuilt)} batch(es); rows {s.rows_before:,} -> "
              f"{s.rows_after:,}" if not dry_run else f"{verb} {len(s.rebuilt)} batch(es)"]
+    if moving:
+        lines.append(f"{'would move' if dry_run else 'moved'} "
+                     f"{', '.join(sorted(k for ks in moving.values() for k in ks))} "
+                     f"to {context.tz.key}")
     if s.skipped:
-        lines.append(f"could not rebuild {len(s.skipped)} batch(es):")
+        lines.append(f"could not rebuild {len(s.skipped)} batch(es); they keep their "
+                     "rows:")
         lines += [f"  {b}: {why}" for b, why in s.skipped.items()]
     emit({"lake": str(lake), **s.to_json()}, as_json, "\n".join(lines))
+    if s.skipped and not dry_run:
+        raise SystemExit(1)
+
+
+def rebuild_zones(manifest: Any, asked: str | None) -> tuple[Any, dict[str, list[str]]]:
+    """The decoding context (each source in its recorded zone) and the sources moving.
+
+    Without a zone asked for, each source's rows are decoded in the zone the lake
+    recorded for it (a lake from before zones were recorded: this machine's). A zone
+    asked for applies to every source; those recorded in another zone move to it,
+    which needs every batch of theirs rebuilt (`rebuild_lake(whole_sources=...)`).
+    """
+    from ingest.errors import IngestError
+    from ingest.lake.rebuild import RebuildContext, is_message_batch
+    from ingest.sources.factory import resolve_zone
+
+    names = {c: i.get("name") or "" for c, i in manifest.data["chats"].items()}
+    sources = {i.get("source") for i in manifest.batches.values() if is_message_batch(i)}
+    zones, moving = {}, {}
+    chosen = resolve_zone(asked) if asked else None
+    for source in sorted(s for s in sources if s):
+        recorded = manifest.zones_of(source)
+        if chosen is not None:
+            zones[source] = chosen
+            other = sorted(k for k, z in recorded.items() if z != chosen.key)
+            if other:
+                moving[source] = other
+        elif len(set(recorded.values())) == 1:
+            zones[source] = resolve_zone(next(iter(recorded.values())))
+        elif recorded:
+            raise IngestError(
+                f"This lake's {source} rows were read in different zones ("
+                + ", ".join(f"{k}: {z}" for k, z in sorted(recorded.items()))
+                + "), and its batches do not say which. Pass --timezone with the zone "
+                "to rebuild them all in; nothing was changed."
+            )
+    return RebuildContext(chosen or resolve_zone(None), names, zones), moving
 
 
 @click.command()

@@ -11,6 +11,8 @@ import duckdb
 from rich.console import Console
 
 from ingest.cli.options import lake_option, resolve_lake
+from ingest.config import load_config
+from ingest.errors import OutputPathInvalid
 from ingest.report import (
     QueryFailed,
     build_report,
@@ -25,7 +27,13 @@ from ingest.views import DEFAULT_REPLY_HOURS, DEFAULT_THRESHOLD, connect, setup_
 
 
 def scoring_options(function: Callable[..., Any]) -> Callable[..., Any]:
-    """--threshold, --reply-hours and --keywords, shared by the three commands."""
+    """--config, --threshold, --reply-hours and --keywords, shared by the three
+    commands."""
+    function = click.option(
+        "--config", "config_path",
+        type=click.Path(dir_okay=False, path_type=Path), default=None,
+        help="Config file whose `lake` to use (default ./walake.toml).",
+    )(function)
     function = click.option(
         "--keywords", "keywords_dir",
         type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
@@ -39,14 +47,49 @@ def scoring_options(function: Callable[..., Any]) -> Callable[..., Any]:
         "unanswered.",
     )(function)
     return click.option(
-        "--threshold", type=float, default=DEFAULT_THRESHOLD, show_default=True,
+        "--threshold", type=click.FloatRange(min=0), default=DEFAULT_THRESHOLD,
+        show_default=True,
         help="Minimum score for a message to be an opportunity.",
     )(function)
 
 
-def _connect(lake: Path | None, threshold: float, reply_hours: float,
-             keywords_dir: Path | None) -> tuple[Path, duckdb.DuckDBPyConnection]:
-    folder = check_lake(resolve_lake(lake))
+def lake_folder(lake: Path | None, config_path: Path | None) -> Path:
+    """The lake to read: --lake, else the config's `lake`, else ./lake; must exist."""
+    config, _ = load_config(config_path)
+    return check_lake(resolve_lake(lake, Path(config.lake) if config.lake else None))
+
+
+def check_out_file(out: Path | None) -> None:
+    """--out must be a file path in an existing folder."""
+    if out is None:
+        return
+    if out.is_dir():
+        raise OutputPathInvalid(out, "it is a folder, and this writes one file",
+                                "Pass a file path, e.g. a new file inside that folder.")
+    if not out.parent.is_dir():
+        problem = (f"{out.parent} is a file, not a folder" if out.parent.exists()
+                   else f"the folder {out.parent} does not exist")
+        raise OutputPathInvalid(out, problem, f"Create it first (mkdir -p "
+                                f"{out.parent}) or choose another --out.")
+
+
+def check_out_folder(out: Path) -> None:
+    """--out for csv/parquet reports: a folder (created if missing), not a file."""
+    probe = out
+    while not (probe.exists() or probe.is_symlink()) and probe.parent != probe:
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        where = "it is a file" if probe == out else f"{probe} is a file"
+        raise OutputPathInvalid(out, where + ", but --format csv and parquet write one "
+                                "file per report section into a folder",
+                                "Pass a folder path (it is created if missing), or "
+                                "use --format json to write one file.")
+
+
+def _connect(lake: Path | None, config_path: Path | None, threshold: float,
+             reply_hours: float, keywords_dir: Path | None
+             ) -> tuple[Path, duckdb.DuckDBPyConnection]:
+    folder = lake_folder(lake, config_path)
     con = connect(folder, threshold=threshold, reply_hours=reply_hours,
                   keywords_dir=keywords_dir)
     return folder, con
@@ -73,14 +116,19 @@ def _out_option(help_text: str) -> Callable[..., Any]:
 @_format_option(("table", "json", "csv", "parquet"), "table")
 @_out_option("json: a file (default stdout); csv/parquet: a folder that receives "
              "one file per section.")
-def report(lake: Path | None, threshold: float, reply_hours: float,
-           keywords_dir: Path | None, top: int, fmt: str, out: Path | None) -> None:
+def report(lake: Path | None, config_path: Path | None, threshold: float,
+           reply_hours: float, keywords_dir: Path | None, top: int, fmt: str,
+           out: Path | None) -> None:
     """Where the money is: totals, top chats and senders, category mix, and the top
     (and unanswered) opportunities.
 
     Example: walake report --top 5 --format json --out report.json
     """
-    folder, con = _connect(lake, threshold, reply_hours, keywords_dir)
+    if out is not None and fmt in ("csv", "parquet"):
+        check_out_folder(out)
+    elif fmt == "json":
+        check_out_file(out)
+    folder, con = _connect(lake, config_path, threshold, reply_hours, keywords_dir)
     with con:
         if fmt == "table":
             print_report(Console(), folder, top=top, con=con)
@@ -96,8 +144,9 @@ def report(lake: Path | None, threshold: float, reply_hours: float,
 @scoring_options
 @_format_option(("json", "csv", "parquet"), "json")
 @_out_option("File to write (default stdout; parquet needs it).")
-def export_chat(chat: str, lake: Path | None, threshold: float, reply_hours: float,
-                keywords_dir: Path | None, fmt: str, out: Path | None) -> None:
+def export_chat(chat: str, lake: Path | None, config_path: Path | None,
+                threshold: float, reply_hours: float, keywords_dir: Path | None,
+                fmt: str, out: Path | None) -> None:
     """Write one chat's messages with their scores, oldest first.
 
     CHAT is a chat id, or a chat name (exact, case-insensitive, else a unique part).
@@ -105,7 +154,8 @@ def export_chat(chat: str, lake: Path | None, threshold: float, reply_hours: flo
 
     Example: walake export-chat "Founders group" --format csv --out founders.csv
     """
-    _, con = _connect(lake, threshold, reply_hours, keywords_dir)
+    check_out_file(out)
+    _, con = _connect(lake, config_path, threshold, reply_hours, keywords_dir)
     with con:
         frame = chat_messages(con, chat)
     write_frame(frame, fmt, out)
@@ -124,9 +174,9 @@ def export_chat(chat: str, lake: Path | None, threshold: float, reply_hours: flo
 @click.option("--setup-script", "setup_script_flag", is_flag=True,
               help="Print the SQL that creates every view, for the DuckDB CLI: "
               "duckdb -cmd \"$(walake sql --setup-script --lake lake)\"")
-def sql(query: str | None, lake: Path | None, threshold: float, reply_hours: float,
-        keywords_dir: Path | None, fmt: str, out: Path | None, limit: int,
-        setup_script_flag: bool) -> None:
+def sql(query: str | None, lake: Path | None, config_path: Path | None,
+        threshold: float, reply_hours: float, keywords_dir: Path | None, fmt: str,
+        out: Path | None, limit: int, setup_script_flag: bool) -> None:
     """Run a query on the lake's views (messages, chats, message_scores,
     opportunities, unanswered_opportunities, chat_summary, sender_summary,
     activity_daily, activity_hour_of_week, category_weekly, category_mix,
@@ -135,7 +185,7 @@ def sql(query: str | None, lake: Path | None, threshold: float, reply_hours: flo
     Example: walake sql "select chat_name, opportunities from chat_summary limit 5"
     """
     if setup_script_flag:
-        folder = check_lake(resolve_lake(lake))
+        folder = lake_folder(lake, config_path)
         click.echo(setup_script(folder, threshold=threshold, reply_hours=reply_hours,
                                 keywords_dir=keywords_dir), nl=False)
         return
@@ -144,7 +194,9 @@ def sql(query: str | None, lake: Path | None, threshold: float, reply_hours: flo
             "Give a query, e.g. walake sql \"select * from monetization_summary\", "
             "or --setup-script."
         )
-    _, con = _connect(lake, threshold, reply_hours, keywords_dir)
+    if fmt != "table":
+        check_out_file(out)
+    _, con = _connect(lake, config_path, threshold, reply_hours, keywords_dir)
     with con:
         try:
             relation = con.sql(query)

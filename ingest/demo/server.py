@@ -10,7 +10,8 @@ connection that retries briefly while the store is locked. `json` answers like t
 verygoodplugins fork (see `ingest.demo.jsonapi`), with `structuredContent`.
 
 Faults for tests are set with `WALAKE_DEMO_FAULTS` (see `ingest.demo.faults`).
-The store is only read; a missing store or a bad fault spec exits with status 2.
+The store is only read; a missing store, a file that is not a bridge store
+(SQLite with chats and messages tables) or a bad fault spec exits with status 2.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from ingest.demo.faults import (
     ENV_VAR, GARBAGE, FaultSpecError, Faults, error_result, text_result, truncated,
     validation_failure,
 )
+from ingest.sources.bridge import StoreUnreadable, check_bridge_store
 
 PROFILES = ("lharries", "json")
 Work = Callable[[sqlite3.Connection, dict], list]
@@ -194,6 +196,10 @@ def main(argv: list[str] | None = None) -> None:
     if not args.store.is_file():
         parser.exit(2, f"error: store {args.store} does not exist; create one with "
                        "python -m ingest.demo.store PATH\n")
+    try:
+        check_bridge_store(args.store)
+    except StoreUnreadable as exc:
+        parser.exit(2, f"error: {exc}\n")
     try:
         faults = Faults.parse(os.environ.get(ENV_VAR))
     except FaultSpecError as exc:

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import Any
 
+from ingest.errors import LakeFileMissing
 from ingest.lake.crash import crash_point
 from ingest.lake.manifest import Manifest
 from ingest.lake.rewrite import (
@@ -109,6 +110,11 @@ def compact_lake(
     summary = CompactSummary()
     layers = data_layers(manifest)
     summary.files_before = sum(len(files_by_layer(manifest, la)) for la in layers)
+    for layer in layers:  # merging reads every file of a group: all must be there
+        missing, rebuildable = manifest.missing_files(layer)
+        if missing:
+            raise LakeFileMissing(lake.resolve(), [p.resolve() for p in missing],
+                                  rebuildable)
 
     # Step 1: write every merged file under a name no batch uses yet
     swaps: list[tuple[str, list[str], str, list[str]]] = []

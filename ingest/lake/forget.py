@@ -43,13 +43,19 @@ log = logging.getLogger(__name__)
 FORGET_TAG = "f"
 LOGS_DIR = "logs"
 Kind = Literal["chat", "sender"]
+LOG_TEXT_MIN = 8  # bytes: shorter removed texts ("ok") would match unrelated log lines
 
 
 class NothingToForget(IngestError):
     def __init__(self, kind: str, value: str) -> None:
+        listing = (
+            'walake sql "select chat_id, chat_name from chats"' if kind == "chat" else
+            'walake sql "select distinct sender_id, sender_name from messages"'
+        )
         super().__init__(
-            f"No {kind} {value!r} in this lake. Give the {kind}'s id (as in the "
-            "`chat_id`/`sender_id` columns) or its exact name; nothing was changed."
+            f"No {kind} {value!r} in this lake. No message, raw record or cursor "
+            f"holds it, so nothing was changed. Give the {kind}'s id (as in the "
+            f"`{kind}_id` column) or its exact name; list them with `{listing}`."
         )
 
 
@@ -89,6 +95,8 @@ def forget(
     # Step 1: new files without the forgotten rows and raw records
     swaps: list[tuple[str, str, str]] = []  # layer, old, new
     removed_texts: set[str] = set()
+    removed_keys: set[str] = set()
+    removed_names: dict[str, set[str]] = {}  # chat id -> forgotten senders' names
     counts: dict[str, int] = {}
     for layer in data_layers(manifest):
         for relative in files_by_layer(manifest, layer):
@@ -97,8 +105,17 @@ def forget(
             hits = int(mask.sum()) if mask is not None else 0
             if not hits:
                 continue
+            gone = frame.filter(mask)
             if "text" in frame.columns:
-                removed_texts.update(t for t in frame.filter(mask)["text"] if t)
+                removed_texts.update(t for t in gone["text"] if t)
+            if "message_key" in frame.columns:
+                removed_keys.update(k for k in gone["message_key"] if k)
+            if kind == "sender" and "chat_id" in frame.columns:
+                for column in ("sender_id", "sender_name"):
+                    if column in frame.columns:
+                        for chat_id, name in gone.select("chat_id", column).iter_rows():
+                            if chat_id and name:
+                                removed_names.setdefault(chat_id, set()).add(name)
             kept = frame.filter(~mask)
             target = _fresh(manifest, relative, ".parquet")
             write_frame(lake, target, kept)
@@ -107,31 +124,45 @@ def forget(
             if layer == "messages":
                 for batch_id, n in kept.group_by("batch_id").len().iter_rows():
                     counts[batch_id] = n
-                for batch_id in frame.filter(mask)["batch_id"].unique():
+                for batch_id in gone["batch_id"].unique():
                     counts.setdefault(batch_id, 0)
-    if not swaps and not _mentioned(manifest, ids) and not removed_texts:
-        # A rerun after an interrupted forget still scrubs the .bak copy and logs
-        listed = manifest.data["blocklist"]["chats" if kind == "chat" else "senders"]
-        if not _raw_mentions(lake, manifest, ids) and hashed(value) not in listed:
-            raise NothingToForget(kind, value)
 
+    # Raw records: decided one by one, by the chat they belong to or the rows they hold
     id_needles = [_escaped(i) for i in ids]
     text_needles = _text_needles(removed_texts)
+    match = RawMatch(kind, ids, removed_keys, removed_names, _decode_context(manifest))
+    known = bool(swaps) or _mentioned(manifest, ids)
+    raw_plan: list[tuple[str, list[str], list[bytes], int, bool]] = []
     redacted: set[str] = set()
-    for relative, batches in files_by_layer(manifest, RAW_LAYER).items():
-        single = all(manifest.batches[b].get("chats") == sorted(ids) for b in batches)
-        lines = read_raw_lines(lake, relative)
-        kept_lines, by_text = _filter_lines(lines, id_needles, text_needles,
-                                            drop_all=kind == "chat" and single)
-        dropped = len(lines) - len(kept_lines)
-        if not dropped:
-            continue
+
+    def write_raw(relative, batches, kept_lines, dropped, precise) -> None:  # noqa: ANN001
         target = _fresh(manifest, relative, ".jsonl.zst")
         write_raw_lines(lake, target, kept_lines)
         swaps.append((RAW_LAYER, relative, target))
         summary.raw_records += dropped
-        if kind == "sender" or by_text:
+        # A chat's records go whole: the rest still give back the other chats' rows.
+        # A sender's records hold other people's messages too: no rebuild from them.
+        if kind == "sender" or not precise:
             redacted.update(batches)
+
+    for relative, batches in files_by_layer(manifest, RAW_LAYER).items():
+        info = manifest.batches[batches[0]]
+        lines = read_raw_lines(lake, relative)
+        hits, precise = match.hits(lines, info)
+        dropped = sum(hits)
+        if dropped:
+            kept_lines = [line for line, hit in zip(lines, hits, strict=True) if not hit]
+            if known:  # written at once: the raw layer is never all in memory
+                write_raw(relative, batches, kept_lines, dropped, precise)
+            else:
+                raw_plan.append((relative, batches, kept_lines, dropped, precise))
+    if not known and not raw_plan:
+        # A rerun after an interrupted forget still scrubs the .bak copy and logs
+        listed = manifest.data["blocklist"]["chats" if kind == "chat" else "senders"]
+        if hashed(value) not in listed and not allow_again:
+            raise NothingToForget(kind, value)  # before anything was written
+    for planned in raw_plan:
+        write_raw(*planned)
     crash_point("forget_written")
 
     # Step 2: the commit point
@@ -149,7 +180,7 @@ def forget(
         manifest.batches[batch_id]["raw_redacted"] = True
     if kind == "chat":
         _drop_chat_state(manifest, ids, summary)
-    _drop_imports(manifest, id_needles + text_needles, summary)
+    _drop_imports(manifest, id_needles, summary)
     _update_blocklist(manifest, kind, ids, allow_again)
     summary.files_rewritten = len(swaps)
     summary.batches_touched = len(touched)
@@ -162,8 +193,98 @@ def forget(
     # Step 3: old files, the previous manifest copy and log lines
     delete_unreferenced(lake, manifest, [old for _, old, _ in swaps])
     manifest.save()  # the .bak copy now holds the forgotten state too
-    summary.log_lines = _scrub_logs(lake, id_needles + text_needles)
+    # Log lines: the ids, and texts long enough not to match unrelated lines
+    long_texts = [n for n in text_needles if len(n) >= LOG_TEXT_MIN]
+    summary.log_lines = _scrub_logs(lake, id_needles + long_texts)
     return summary
+
+
+def _decode_context(manifest: Manifest) -> Any:
+    """How `walake rebuild` would decode the raw records: names and recorded zones."""
+    from ingest.lake.rebuild import RebuildContext
+    from ingest.sources.factory import resolve_zone
+
+    names = {c: i.get("name") or "" for c, i in manifest.data["chats"].items()}
+    zones = {}
+    for source in {info.get("source") for info in manifest.batches.values()}:
+        recorded = set(manifest.zones_of(source or "").values())
+        if len(recorded) == 1:
+            zones[source] = resolve_zone(recorded.pop())
+    return RebuildContext(resolve_zone(None), names, zones)
+
+
+@dataclass
+class RawMatch:
+    """Which raw records of a file hold what is forgotten.
+
+    A chat's records are those whose `chat_id` (MCP, export) or `chat_jid` (bridge
+    store rows) is the chat. A sender's records are found by decoding them with the
+    source's decoder from `walake rebuild` (RECORD_DECODERS): a record goes when it
+    holds a row of the sender or a row whose key was removed. Export records (no
+    decoder) go when their header line names a forgotten sender of their chat.
+    """
+
+    kind: Kind
+    ids: set[str]
+    removed_keys: set[str]
+    removed_names: dict[str, set[str]]
+    context: Any
+
+    def hits(self, lines: list[bytes], info: dict[str, Any]) -> tuple[list[bool], bool]:
+        """Per line, whether it goes; and whether every decision was exact."""
+        if self.kind == "chat":
+            return self._chat_hits(lines)
+        from ingest.lake.rebuild import RECORD_DECODERS, NotRebuildable
+
+        source = info.get("source") or ""
+        decoder = RECORD_DECODERS.get(source)
+        if decoder is not None:
+            try:
+                per_line = decoder(lines, info, self.context.for_source(source))
+            except (NotRebuildable, KeyError, TypeError, ValueError) as exc:
+                log.warning("raw records of a %s batch cannot be decoded (%s); "
+                            "matching the sender by name", source, exc)
+            else:
+                return [any(key in self.removed_keys or sid in self.ids
+                            or name in self.ids for key, sid, name in rows)
+                        for rows in per_line], True
+        return [self._line_names_sender(line) for line in lines], False
+
+    def _chat_hits(self, lines: list[bytes]) -> tuple[list[bool], bool]:
+        hits, precise = [], True
+        fallback = _pattern([_escaped(i) for i in self.ids])
+        for line in lines:
+            record = _decoded(line)
+            owner = None
+            if isinstance(record, dict):
+                owner = record.get("chat_id") or record.get("chat_jid")
+            if isinstance(owner, str):
+                hits.append(owner in self.ids)
+            else:  # a record of unknown shape: by the chat id anywhere in it
+                precise = False
+                hits.append(bool(fallback is not None and fallback.search(line)))
+        return hits, precise
+
+    def _line_names_sender(self, line: bytes) -> bool:
+        record = _decoded(line)
+        if not isinstance(record, dict):
+            pattern = _pattern([_escaped(i) for i in self.ids])
+            return bool(pattern is not None and pattern.search(line))
+        if record.get("chat_jid") is not None:  # a store row
+            return record.get("sender") in self.ids
+        names = set(self.ids) | self.removed_names.get(record.get("chat_id") or "", set())
+        first = (record.get("lines") or [""])[0]
+        if not isinstance(first, str):
+            return False
+        # "[date, time] Name: text" (iOS) or "date, time - Name: text" (Android)
+        return any(f" {n}:" in first or first.startswith(f"{n}:") for n in names)
+
+
+def _decoded(line: bytes) -> Any:
+    try:
+        return msgspec.json.decode(line)
+    except msgspec.DecodeError:
+        return None
 
 
 def _identities(manifest: Manifest, kind: Kind, value: str) -> set[str]:
@@ -206,25 +327,6 @@ def _text_needles(texts: set[str]) -> list[bytes]:
     return sorted(n for n in needles if n)
 
 
-def _filter_lines(
-    lines: list[bytes], ids: list[bytes], texts: list[bytes], drop_all: bool
-) -> tuple[list[bytes], bool]:
-    """Lines that mention none of the needles; True when a text alone dropped one."""
-    if drop_all:
-        return [], False
-    by_id = _pattern(ids)
-    by_text = _pattern(texts)
-    kept, text_drop = [], False
-    for line in lines:
-        if by_id is not None and by_id.search(line):
-            continue
-        if by_text is not None and by_text.search(line):
-            text_drop = True
-            continue
-        kept.append(line)
-    return kept, text_drop
-
-
 def _pattern(needles: list[bytes]) -> re.Pattern[bytes] | None:
     if not needles:
         return None
@@ -236,14 +338,6 @@ def _mentioned(manifest: Manifest, ids: set[str]) -> bool:
     if any(i in manifest.data["chats"] for i in ids):
         return True
     return any(i in c for c in manifest.data["cursors"].values() for i in ids)
-
-
-def _raw_mentions(lake: Path, manifest: Manifest, ids: set[str]) -> bool:
-    pattern = _pattern([_escaped(i) for i in ids])
-    for relative in files_by_layer(manifest, RAW_LAYER):
-        if any(pattern.search(line) for line in read_raw_lines(lake, relative)):
-            return True
-    return False
 
 
 def _drop_chat_state(manifest: Manifest, ids: set[str], summary: ForgetSummary) -> None:

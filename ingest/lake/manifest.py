@@ -34,6 +34,11 @@ def _empty() -> dict[str, Any]:
         # and a counter for the names of rewritten files (compaction, rebuild, forget).
         "blocklist": {"chats": {}, "senders": {}},
         "next_file_seq": 1,
+        # Added without a version change (older readers keep it as it is): the zone
+        # each source's local times were read in, by source key ("mcp:lharries",
+        # "bridge"), recorded at extract/monitor time; ingest/sources/factory.py.
+        # A lake written before has none; readers use .get and fall back.
+        "zones": {},
     }
 
 
@@ -111,6 +116,24 @@ class Manifest:
                 files.append(self.lake / relative)
         return files
 
+    def missing_files(self, layer: str = "messages") -> tuple[list[Path], bool]:
+        """The recorded files of `layer` not on disk, and whether every batch in them
+        still has its raw file (so `walake rebuild` can recreate them)."""
+        missing: list[Path] = []
+        rebuildable = True
+        for path in self.parquet_files(layer):
+            if path.is_file():
+                continue
+            missing.append(path)
+            relative = str(path.relative_to(self.lake))
+            for info in self.batches.values():
+                files = info.get("files", {})
+                if files.get(layer) == relative:
+                    raw = files.get("raw")
+                    if not raw or not (self.lake / raw).is_file():
+                        rebuildable = False
+        return missing, rebuildable and bool(missing)
+
     def take_file_seq(self) -> int:
         """A fresh number for the name of a rewritten file (never reused)."""
         seq = self.data["next_file_seq"]
@@ -148,3 +171,16 @@ class Manifest:
     @property
     def runs(self) -> list[dict[str, Any]]:
         return self.data["runs"]
+
+    # Zones: the zone each source's local times were read in
+
+    def zone(self, source_key: str) -> str | None:
+        return (self.data.get("zones") or {}).get(source_key)
+
+    def set_zone(self, source_key: str, name: str) -> None:
+        self.data.setdefault("zones", {})[source_key] = name
+
+    def zones_of(self, source: str) -> dict[str, str]:
+        """Recorded zones of the source keys of one batch source ("mcp" -> mcp:*)."""
+        zones = self.data.get("zones") or {}
+        return {k: v for k, v in zones.items() if k.split(":", 1)[0] == source}

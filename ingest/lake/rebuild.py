@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 import polars as pl
+import zstandard
 
 from ingest.errors import IngestError
 from ingest.lake.crash import crash_point
@@ -56,14 +57,27 @@ class NotRebuildable(IngestError):
 
 @dataclass(frozen=True)
 class RebuildContext:
-    tz: ZoneInfo
+    tz: ZoneInfo  # the zone of sources with none of their own in `zones`
     chat_names: dict[str, str]  # chat id -> name, from the manifest
+    # Batch source ("mcp", "bridge") -> the zone its rows were read in (the zone
+    # the manifest records for it; ingest/sources/factory.py lake_zone)
+    zones: dict[str, ZoneInfo] = field(default_factory=dict)
+
+    def for_source(self, source: str) -> RebuildContext:
+        return RebuildContext(self.zones.get(source, self.tz), self.chat_names, self.zones)
 
 
 # Source name -> function(raw lines, batch info, context) -> rows (dicts with keys)
 # or a frame of SOURCE_COLUMNS. Another source plugs in with `register`.
 Rebuilder = Callable[[list[bytes], dict[str, Any], RebuildContext], Any]
 REBUILDERS: dict[str, Rebuilder] = {}
+# Source name -> function(raw lines, batch info, context) -> for each line, the rows
+# it holds as (message_key or None, sender_id, sender_name). A row the rebuilder
+# would not land from that line (outside its window, cut off) has no key. `forget`
+# uses it to find exactly the raw records that hold a forgotten row or sender.
+RecordRows = list[list[tuple[str | None, str | None, str | None]]]
+RecordDecoder = Callable[[list[bytes], dict[str, Any], RebuildContext], RecordRows]
+RECORD_DECODERS: dict[str, RecordDecoder] = {}
 # Sources known not to be rebuildable yet, with the reason shown to the user.
 NOT_SUPPORTED: dict[str, str] = {
     # TODO(#7): the export parser decides the date layout from the whole file, so a
@@ -72,8 +86,12 @@ NOT_SUPPORTED: dict[str, str] = {
 }
 
 
-def register(source: str, rebuilder: Rebuilder) -> None:
+def register(
+    source: str, rebuilder: Rebuilder, records: RecordDecoder | None = None
+) -> None:
     REBUILDERS[source] = rebuilder
+    if records is not None:
+        RECORD_DECODERS[source] = records
     NOT_SUPPORTED.pop(source, None)
 
 
@@ -104,24 +122,89 @@ def why_not(info: dict[str, Any]) -> str | None:
     return NOT_SUPPORTED.get(source, f"no rebuilder for source {source!r}")
 
 
+def is_message_batch(info: dict[str, Any]) -> bool:
+    """A batch of message rows (not e.g. the monitor's alerts)."""
+    return "messages" in info.get("files", {})
+
+
 def rebuild_lake(
-    writer: LakeWriter, context: RebuildContext, *, dry_run: bool = False
+    writer: LakeWriter,
+    context: RebuildContext,
+    *,
+    dry_run: bool = False,
+    whole_sources: frozenset[str] | set[str] = frozenset(),
 ) -> RebuildSummary:
-    """Rewrite the messages layer from the raw batches still present."""
+    """Rewrite the messages layer from the raw batches still present.
+
+    A batch is rebuilt only when its raw records give back at least as many rows as
+    it holds; one that would lose rows is reported with the reason and keeps its
+    rows. Every batch of a source in `whole_sources` must be rebuilt (its zone
+    changes), else nothing is changed.
+    """
     manifest = writer.manifest
     assert manifest is not None, "use LakeWriter as a context manager"
     lake = writer.lake
     summary = RebuildSummary(dry_run=dry_run)
+    candidates = []
     for batch_id in sorted(manifest.batches):
-        reason = why_not(manifest.batches[batch_id])
+        info = manifest.batches[batch_id]
+        if not is_message_batch(info):
+            continue
+        reason = why_not(info)
         if reason is None:
-            summary.rebuilt.append(batch_id)
+            candidates.append(batch_id)
         else:
             summary.skipped[batch_id] = reason
+    owners = files_by_layer(manifest, "messages")
+    file_of = {b: relative for relative, batches in owners.items() for b in batches}
+
+    # Step 0: decode every candidate; a batch whose raw gives fewer rows is left alone
+    decoded: dict[str, pl.DataFrame] = {}
+    held_counts: dict[str, int] = {}
+    for relative, batches in owners.items():
+        wanted = [b for b in batches if b in candidates]
+        if not wanted:
+            continue
+        if parquet_looks_whole(lake / relative):
+            keys = pl.read_parquet(lake / relative, columns=["message_key", "batch_id"])
+            counts = keys.group_by("batch_id").agg(pl.col("message_key").n_unique())
+            held_counts.update(dict(counts.iter_rows()))
+            for b in wanted:
+                held_counts.setdefault(b, 0)
+        else:  # damaged: the manifest's count is all there is
+            held_counts.update({b: int(manifest.batches[b].get("rows") or 0)
+                                for b in wanted})
+    for batch_id in candidates:
+        if batch_id not in file_of:
+            continue
+        try:
+            frame = _rebuilt_rows(writer, batch_id, context)
+        except NotRebuildable as exc:
+            summary.skipped[batch_id] = str(exc)
+            continue
+        had = held_counts.get(batch_id, 0)
+        if frame.height < had:
+            summary.skipped[batch_id] = (
+                f"its raw records give {frame.height:,} rows but it holds {had:,}; "
+                "rebuilding would lose rows, so it keeps them"
+            )
+            continue
+        decoded[batch_id] = frame
+    summary.rebuilt = [b for b in candidates if b in decoded]
+    summary.skipped = dict(sorted(summary.skipped.items()))
+    blocked = sorted(b for b in summary.skipped
+                     if manifest.batches[b].get("source") in whole_sources)
+    if blocked:
+        shown = "; ".join(f"{b}: {summary.skipped[b]}" for b in blocked[:5])
+        raise NotRebuildable(
+            f"{len(blocked)} batch(es) of a source whose zone would change cannot be "
+            f"rebuilt ({shown}), so their rows would keep the old zone next to rebuilt "
+            "rows in the new one. Nothing was changed; rebuild in the zone the lake "
+            "records (no --timezone), or pull into a new lake with the new zone."
+        )
     if dry_run or not summary.rebuilt:
         return summary
     rebuilt = set(summary.rebuilt)
-    owners = files_by_layer(manifest, "messages")
 
     # Keys that stay as they are: rebuilt rows never duplicate them
     held: set[str] = set()
@@ -135,6 +218,8 @@ def rebuild_lake(
     # Step 1: one new file per current file, holding kept and rebuilt rows
     swaps: list[tuple[str, str, dict[str, int]]] = []
     for relative, batches in owners.items():
+        if not rebuilt.intersection(batches):
+            continue  # nothing rebuilt in it: the file stays as it is
         if parquet_looks_whole(lake / relative):
             old = read_parquet(lake, relative)
         else:  # damaged, but every batch in it comes back from its raw file
@@ -145,7 +230,9 @@ def rebuild_lake(
         parts, counts = [], {}
         for batch_id in batches:
             if batch_id in rebuilt:
-                part = _rebuilt_rows(writer, batch_id, context, held)
+                part = decoded[batch_id]
+                part = part.filter(~pl.col("message_key").is_in(list(held)))
+                held.update(part["message_key"])
             else:
                 part = old.filter(pl.col("batch_id") == batch_id)
             counts[batch_id] = part.height
@@ -171,7 +258,8 @@ def rebuild_lake(
                 info["rebuilt_at"] = now
     summary.files_written = len(swaps)
     manifest.record_run({
-        "command": "rebuild", "finished_at": now, "status": "ok",
+        "command": "rebuild", "finished_at": now,
+        "status": "ok" if not summary.skipped else "partial",
         "rebuilt": len(summary.rebuilt), "skipped": len(summary.skipped),
         "rows_before": summary.rows_before, "rows_after": summary.rows_after,
     })
@@ -194,26 +282,26 @@ def _readable(lake: Path, relative: str, kept: list[str]) -> None:
 
 
 def _rebuilt_rows(
-    writer: LakeWriter, batch_id: str, context: RebuildContext, held: set[str]
+    writer: LakeWriter, batch_id: str, context: RebuildContext
 ) -> pl.DataFrame:
+    """The batch's rows as its raw records give them (one row per key)."""
     info = writer.manifest.batches[batch_id]
-    lines = read_raw_lines(writer.lake, info["files"][RAW_LAYER])
     try:
-        made = REBUILDERS[info["source"]](lines, info, context)
+        lines = read_raw_lines(writer.lake, info["files"][RAW_LAYER])
+    except (OSError, zstandard.ZstdError) as exc:
+        raise NotRebuildable(f"its raw file cannot be read: {exc}") from exc
+    try:
+        made = REBUILDERS[info["source"]](lines, info, context.for_source(info["source"]))
     except NotRebuildable as exc:
         raise NotRebuildable(
-            f"Batch {batch_id} cannot be rebuilt: {exc}. Nothing was changed; fix "
-            "the decoder, or remove the batch's raw file to keep its current rows."
+            f"{exc}; it keeps its current rows (fix the decoder, then rebuild again)"
         ) from exc
     ingested_at = datetime.fromisoformat(info["created_at"])
     if isinstance(made, pl.DataFrame):
         frame = frame_rows([], batch_id, ingested_at, [made])
     else:
         frame = frame_rows(made, batch_id, ingested_at)
-    frame = frame.unique("message_key", keep="first", maintain_order=True)
-    frame = frame.filter(~pl.col("message_key").is_in(list(held)))
-    held.update(frame["message_key"])
-    return frame
+    return frame.unique("message_key", keep="first", maintain_order=True)
 
 
 # MCP: one raw record per tool call (see ingest/sources/mcp.py and ingest/pull.py)
@@ -229,6 +317,13 @@ def rebuild_mcp(
     record; sub-pages of one second (page > 0) continue the previous record's count.
     """
     rows_out: list[dict] = []
+    for _, _, kept in _mcp_records(lines, context):
+        rows_out.extend(kept)
+    return rows_out
+
+
+def _mcp_records(lines: list[bytes], context: RebuildContext):  # noqa: ANN202
+    """(line number, every row the record holds, the keyed rows it lands) per line."""
     counter = OrdinalCounter()
     for number, line in enumerate(lines, start=1):
         try:
@@ -236,6 +331,7 @@ def rebuild_mcp(
             rows, window, page = _mcp_rows(record, context)
         except (msgspec.DecodeError, KeyError, TypeError, ValueError) as exc:
             raise NotRebuildable(f"raw record {number} cannot be decoded: {exc}") from exc
+        every = list(rows)
         if not page:
             counter = OrdinalCounter()
         lo, hi_excl = window
@@ -248,8 +344,17 @@ def rebuild_mcp(
         rows.sort(key=row_second, reverse=True)  # stable: server order within a second
         for row in rows:
             counter.assign(row)
-        rows_out.extend(rows)
-    return rows_out
+        yield number, every, rows
+
+
+def mcp_record_rows(
+    lines: list[bytes], info: dict[str, Any], context: RebuildContext
+) -> RecordRows:
+    out: RecordRows = []
+    for _, every, _ in _mcp_records(lines, context):
+        out.append([(r.get("message_key"), r.get("sender_id"), r.get("sender_name"))
+                    for r in every])
+    return out
 
 
 def _mcp_rows(record: dict, context: RebuildContext):
@@ -311,5 +416,35 @@ def rebuild_bridge(
     return pl.concat(parts, how="vertical")
 
 
-register("mcp", rebuild_mcp)
-register("bridge", rebuild_bridge)
+def bridge_record_rows(
+    lines: list[bytes], info: dict[str, Any], context: RebuildContext
+) -> RecordRows:
+    """Per line (one store row each), its row keyed as `rebuild_bridge` keys it."""
+    from ingest.sources.bridge_rows import parse_store_rows, typed_rows, with_keys
+
+    unique = list(dict.fromkeys(lines))
+    position = {line: i for i, line in enumerate(unique)}
+    store = parse_store_rows(b"\n".join(unique) + b"\n") if unique else None
+    found: dict[int, tuple[str | None, str | None, str | None]] = {}
+    if store is not None and store.height == len(unique):
+        store = store.with_row_index("_line")
+        for (chat_id,), rows in store.group_by(["chat_jid"], maintain_order=True):
+            name = context.chat_names.get(chat_id) or ""
+            chat = Chat(chat_id, name, is_group_jid(chat_id))
+            typed = with_keys(typed_rows(rows.drop("_line"), chat, context.chat_names,
+                                         context.tz))
+            if typed.height != rows.height:
+                raise NotRebuildable("store rows and decoded rows do not line up")
+            for index, key, sid, sname in zip(
+                rows["_line"], typed["message_key"], typed["sender_id"],
+                typed["sender_name"], strict=True,
+            ):
+                found[index] = (key, sid, sname)
+    elif unique:
+        raise NotRebuildable("store rows and raw lines do not line up")
+    return [[found[position[line]]] if position[line] in found else []
+            for line in lines]
+
+
+register("mcp", rebuild_mcp, mcp_record_rows)
+register("bridge", rebuild_bridge, bridge_record_rows)

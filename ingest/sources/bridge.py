@@ -42,9 +42,39 @@ class StoreUnreadable(IngestError):
     def __init__(self, path: Path, reason: str) -> None:
         self.path = path
         super().__init__(
-            f"Cannot read {path} as a whatsapp-bridge store ({reason}). Pass the "
-            "bridge's messages.db (whatsapp-mcp/whatsapp-bridge/store/messages.db)."
+            f"{path} is not a whatsapp-bridge store ({reason}). Pass the bridge's "
+            "messages.db (whatsapp-mcp/whatsapp-bridge/store/messages.db), or create "
+            "a sample one with 'walake demo --store PATH' (PATH must not exist yet)."
         )
+
+
+NOT_SQLITE = "not a SQLite database"
+NO_TABLES = "no chats/messages tables"
+
+
+def check_bridge_store(path: Path) -> None:
+    """Fail with `StoreUnreadable` unless `path` is SQLite with chats and messages.
+
+    A store that is locked right now passes: the reads wait for it later.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise StoreUnreadable(path, "no such file" if not path.exists() else "not a file")
+    try:
+        con = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True, timeout=1.0)
+        try:
+            tables = {r[0] for r in con.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            con.close()
+    except sqlite3.DatabaseError as exc:
+        text = str(exc)
+        if "locked" in text or "busy" in text:
+            return
+        reason = NOT_SQLITE if "not a database" in text else f"{NOT_SQLITE}: {text}"
+        raise StoreUnreadable(path, reason) from None
+    if not {"chats", "messages"} <= tables:
+        raise StoreUnreadable(path, NO_TABLES)
 
 
 class StoreBusy(IngestError):
@@ -85,10 +115,15 @@ class BridgeStore:
             timeout=min(1.0, self.busy_timeout), check_same_thread=False,
         )
         self.con.execute("PRAGMA temp_store = FILE")
-        tables = {r[0] for r in self.run(
-            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        try:
+            tables = {r[0] for r in self.run(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        except StoreUnreadable:
+            self.close()
+            raise
         if not {"chats", "messages"} <= tables:
-            raise StoreUnreadable(self.path, "no chats and messages tables")
+            self.close()
+            raise StoreUnreadable(self.path, NO_TABLES)
 
     def close(self) -> None:
         if self.con is not None:
@@ -106,10 +141,12 @@ class BridgeStore:
         while True:
             try:
                 return read()
-            except sqlite3.OperationalError as exc:
+            except sqlite3.DatabaseError as exc:  # OperationalError is one too
                 text = str(exc)
                 if "locked" not in text and "busy" not in text:
-                    if "not a database" in text or "no such table" in text:
+                    if "not a database" in text:
+                        raise StoreUnreadable(self.path, NOT_SQLITE) from exc
+                    if "no such table" in text or "malformed" in text:
                         raise StoreUnreadable(self.path, text) from exc
                     raise
                 waited = time.monotonic() - started
