@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +62,21 @@ def open_lake(lake: Path) -> LakeOpen:
     return LakeOpen(lake, con)
 
 
+def _window_start(con: duckdb.DuckDBPyConnection, hours: int) -> str:
+    """`hours` before the lake's newest message, as a SQL timestamp literal.
+
+    A constant, not a join with a max() subquery: DuckDB then pushes the window
+    down to the Parquet scan, so a panel scores only the window's messages, not the
+    whole lake, on every refresh. The newest time comes from the batches' own
+    statistics (lake_messages), which copies of a message cannot move.
+    """
+    latest = con.sql("select max(sent_at) from lake_messages").fetchall()[0][0]
+    if latest is None:
+        return "null::timestamptz"
+    start = latest.astimezone(UTC) - timedelta(hours=hours)
+    return f"timestamptz '{start.isoformat()}'"
+
+
 # Monitor notebook
 
 
@@ -76,10 +91,9 @@ def alert_feed(con: duckdb.DuckDBPyConnection, limit: int = 50) -> pl.DataFrame:
 def alert_totals(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     """Alerts ever, in the last 24 hours of the lake, and the newest alert's time."""
     total, recent, newest = con.sql(
-        "with bounds as (select max(sent_at) as latest from messages) "
         "select count(*)::bigint, "
-        "count(*) filter (where a.sent_at >= b.latest - interval 24 hour)::bigint, "
-        "max(a.alerted_at) from alerts a, bounds b"
+        f"count(*) filter (where sent_at >= {_window_start(con, 24)})::bigint, "
+        "max(alerted_at) from alerts"
     ).fetchall()[0]
     return {"alerts": total, "alerts_24h": recent, "newest": newest}
 
@@ -108,11 +122,9 @@ def _md_text(text: str | None, width: int = 90) -> str:
 def messages_per_hour(con: duckdb.DuckDBPyConnection, hours: int = 48) -> pl.DataFrame:
     """Messages and opportunities per hour over the lake's last `hours` hours."""
     return con.sql(
-        "with bounds as (select max(sent_at) as latest from messages) "
-        "select date_trunc('hour', s.sent_at) as hour, count(*)::bigint as messages, "
-        "count(*) filter (where s.is_opportunity)::bigint as opportunities "
-        "from message_scores s, bounds b "
-        f"where s.sent_at > b.latest - interval {int(hours)} hour "
+        "select date_trunc('hour', sent_at) as hour, count(*)::bigint as messages, "
+        "count(*) filter (where is_opportunity)::bigint as opportunities "
+        f"from message_scores where sent_at > {_window_start(con, int(hours))} "
         "group by 1 order by 1"
     ).pl()
 
@@ -122,11 +134,9 @@ def top_chats(
 ) -> pl.DataFrame:
     """Chats with the most opportunities over the lake's last `days` days."""
     return con.sql(
-        "with bounds as (select max(sent_at) as latest from messages) "
-        "select coalesce(o.chat_name, o.chat_id) as chat, count(*)::bigint as "
-        "opportunities, max(o.score) as best_score, max(o.sent_at) as latest "
-        "from opportunities o, bounds b "
-        f"where o.sent_at > b.latest - interval {int(days)} day "
+        "select coalesce(chat_name, chat_id) as chat, count(*)::bigint as "
+        "opportunities, max(score) as best_score, max(sent_at) as latest "
+        f"from opportunities where sent_at > {_window_start(con, int(days) * 24)} "
         f"group by 1 order by 2 desc, 4 desc limit {int(limit)}"
     ).pl()
 
@@ -134,10 +144,8 @@ def top_chats(
 def top_categories(con: duckdb.DuckDBPyConnection, days: int = 7) -> pl.DataFrame:
     """Opportunities per category over the lake's last `days` days."""
     return con.sql(
-        "with bounds as (select max(sent_at) as latest from messages) "
-        "select unnest(o.categories) as category, count(*)::bigint as opportunities "
-        "from opportunities o, bounds b "
-        f"where o.sent_at > b.latest - interval {int(days)} day "
+        "select unnest(categories) as category, count(*)::bigint as opportunities "
+        f"from opportunities where sent_at > {_window_start(con, int(days) * 24)} "
         "group by 1 order by 2 desc, 1"
     ).pl()
 

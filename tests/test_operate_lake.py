@@ -277,6 +277,26 @@ def test_forget_sender_everywhere(store, lake):
     assert not [r for r in rows(lake) if sender in (r[2], r[3])]
 
 
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16"])  # fast and reference parse
+def test_forgotten_sender_stays_out_of_a_later_import(tmp_path, encoding):
+    lines = ["05/01/2024, 09:41 - Ken Obi: send me the spec sheet",
+             "15/01/2024, 12:00 - Rosa Pimm: done"]
+    later = [*lines, "16/01/2024, 01:30 - Ken Obi: the new private plan",
+             "16/01/2024, 01:31 - Rosa Pimm: ok"]
+    export, lake = tmp_path / "WhatsApp Chat with Rosa Pimm.txt", tmp_path / "lake"
+    export.write_text("\n".join(lines) + "\n", encoding=encoding)
+    walake("import", str(export), "--lake", str(lake), "--tz", "UTC")
+    walake("forget", "--sender", "Ken Obi", "--lake", str(lake))
+
+    export.write_text("\n".join(later) + "\n", encoding=encoding)
+    done = walake("import", str(export), "--lake", str(lake), "--tz", "UTC")
+
+    assert "1 new" in done.stdout
+    assert [r[4] for r in rows(lake)] == ["done", "ok"]
+    assert holding(lake, "Ken Obi") == []
+    assert holding(lake, "private plan") == []
+
+
 def test_forget_after_compaction(lake):
     walake("compact", "--lake", str(lake))
     chat = chat_of(lake)

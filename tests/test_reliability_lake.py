@@ -245,7 +245,7 @@ def test_full_run_logs_no_message_text_and_files_are_private(store, tmp_path):
         extract(store, lake, "--config", str(config), env={
             "WALAKE_DEMO_FAULTS": "garbage_on_call=4,truncate_on_call=6"}),
         walake("monitor", "--store", str(store), "--lake", str(lake), *ZONE,
-               "--interval", "0.5", "--duration", "2", "-q", "--config", str(config)),
+               "--interval", "0.5", "--duration", "0.05", "-q", "--config", str(config)),
         walake("report", "--lake", str(lake)),
         walake("compact", "--lake", str(lake), "--log-level", "INFO"),
     ]

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 import msgspec
 import polars as pl
 
+from ingest.lake.forget import unblocked_rows
 from ingest.lake.writer import CursorMove, LakeWriter, PendingBatch
 from ingest.schema import SOURCE_COLUMNS
 from ingest.sources.export.archive import ExportFile
@@ -137,8 +138,8 @@ def land_export(
     for start in range(0, len(messages), BATCH_ROWS):
         chunk = messages[start : start + BATCH_ROWS]
         frame = build_frame(chunk, target, is_group, source.media_sizes, keys)
-        if held.list.len()[0]:
-            fresh_mask = ~frame["message_key"].is_in(held)
+        fresh_mask = _fresh_rows(writer, frame, held if held.list.len()[0] else None)
+        if fresh_mask is not None:
             frame = frame.filter(fresh_mask)
             chunk = [m for m, fresh in zip(chunk, fresh_mask) if fresh]
         if frame.is_empty():
@@ -164,6 +165,20 @@ def land_export(
     return summary
 
 
+def _fresh_rows(
+    writer: LakeWriter, frame: pl.DataFrame, held: pl.Series | None
+) -> pl.Series | None:
+    """Rows to land: not in the lake yet (`held`: its keys) and not forgotten.
+
+    Forgotten senders are dropped here, before their lines become raw records; None
+    when every row lands."""
+    fresh = None if held is None else ~frame["message_key"].is_in(held)
+    unblocked = unblocked_rows(writer.manifest, frame)
+    if unblocked is None:
+        return fresh
+    return unblocked if fresh is None else fresh & unblocked
+
+
 def _commit(writer: LakeWriter, batch: PendingBatch, summary: ImportSummary) -> None:
     info = writer.commit(batch)
     if info is not None:  # None: every row belonged to a forgotten chat or sender
@@ -186,21 +201,7 @@ def _batch(
          "lines": lines[m.line - 1 : m.line - 1 + m.line_count]}
         for m in messages
     ]
-    if first:
-        raw += [{"chat_id": chat, "sha256": sha, "line": u.line, "lines": [u.text],
-                 "unplaced": u.reason} for u in parsed.unplaced]
-    newest = frame["sent_at_local"].max()
-    cursor = {"file_sha256": sha, "newest_local": newest.isoformat()}
-    return PendingBatch(
-        source=SOURCE,
-        frames=[frame],
-        raw=raw,
-        moves=[CursorMove(SOURCE, chat, cursor)],
-        chats={chat: (target.chat_name, is_group)},
-        extra={"import": {"file": source.name, "sha256": sha,
-                          "line_end": "CRLF" if parsed.crlf else "LF",
-                          "bom": parsed.bom}},
-    )
+    return _batch_fast(parsed, source, target, is_group, frame, raw, first)
 
 
 def _import_record(
@@ -292,9 +293,8 @@ def land_fast(
             frame = frame.with_columns(
                 assign_keys(target.chat_id, keyed)
             ).select(SOURCE_COLUMNS)
-            fresh = None
-            if checking:
-                fresh = ~frame["message_key"].is_in(held)
+            fresh = _fresh_rows(writer, frame, held if checking else None)
+            if fresh is not None:
                 frame = frame.filter(fresh)
             if frame.is_empty():
                 continue
@@ -380,7 +380,7 @@ def _raw_fast(
 
 
 def _batch_fast(
-    parsed: FastParsed,
+    parsed: FastParsed | ParsedExport,
     source: ExportFile,
     target: ChatTarget,
     is_group: bool,
@@ -388,6 +388,8 @@ def _batch_fast(
     raw: list[bytes | dict],
     first: bool,
 ) -> PendingBatch:
+    """One batch: the typed rows and their raw records; the file's unplaced lines
+    ride with its first batch, so the raw layer keeps every line of the file."""
     sha, chat = source.sha256, target.chat_id
     records: list = list(raw)
     if first:
