@@ -32,6 +32,9 @@ class ChatCursor:
     # UTC offset (minutes) of range boundary seconds, as the source reported them:
     # servers that compare instants need them to bound the next walk exactly
     offsets: dict[str, int] = field(default_factory=dict)
+    # Bridge source only: the store's highest rowid when this chat was last swept
+    # for late rows (older timestamps written later); None before the first pull.
+    mark: int | None = None
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> ChatCursor:
@@ -45,6 +48,7 @@ class ChatCursor:
             bool(data.get("complete")),
             int(data.get("count", 0)),
             dict(data.get("offsets", {})),
+            data.get("mark"),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -55,6 +59,8 @@ class ChatCursor:
         }
         if self.offsets:
             data["offsets"] = self.offsets
+        if self.mark is not None:
+            data["mark"] = self.mark
         return data
 
     def keep_offsets(self, rows: list[dict]) -> None:

@@ -58,6 +58,24 @@ class ManifestCorrupt(IngestError):
         )
 
 
+class ManifestMissing(IngestError):
+    """The lake holds batch files (or a manifest backup) but no manifest."""
+
+    def __init__(self, path: Path, files: int, has_backup: bool) -> None:
+        if has_backup:
+            fix = (f"Restore the previous copy with 'cp {path}.bak {path}' and run the "
+                   "command again.")
+        else:
+            fix = (f"Restore {path.name} from a backup (or copy the whole lake folder "
+                   "again). If this folder never finished a walake run, remove its "
+                   "raw/, messages/ and alerts/ folders to start afresh.")
+        super().__init__(
+            f"The lake manifest {path} is missing, but the lake holds {files} batch "
+            "file(s). walake will not read or write this lake without it (a writer "
+            f"would take the files for leftovers of a crash). {fix}"
+        )
+
+
 class LakeNotPrivate(IngestError):
     pass
 

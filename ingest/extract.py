@@ -177,15 +177,41 @@ async def pull_once(
     committer = asyncio.create_task(
         _commit_loop(writer, plan.chunks, options, summary, on_progress, batch_extra)
     )
+    workers = asyncio.create_task(_run_workers(sources, plan, cursors, options, summary))
     try:
-        async with asyncio.TaskGroup() as group:
-            for source in sources:
-                group.create_task(_worker(source, plan, cursors, options, summary))
+        await asyncio.wait({committer, workers}, return_when=asyncio.FIRST_COMPLETED)
+        if committer.done():
+            # The committer ends early only by failing (disk full...): stop the
+            # workers, which would otherwise wait forever on a full queue.
+            await _cancel(workers)
+            committer.result()
+        await workers
     except BaseExceptionGroup as group_error:
         raise _first_error(group_error) from None
     finally:
-        await plan.chunks.put(None)
-        await committer
+        await _cancel(workers)  # when this run itself is cancelled (Ctrl+C)
+        await _finish(plan, committer)
+
+
+async def _run_workers(sources, plan, cursors, options, summary) -> None:  # noqa: ANN001
+    async with asyncio.TaskGroup() as group:
+        for source in sources:
+            group.create_task(_worker(source, plan, cursors, options, summary))
+
+
+async def _cancel(task: asyncio.Task) -> None:
+    if not task.done():
+        task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def _finish(plan: Plan, committer: asyncio.Task) -> None:
+    """Tell the committer to land what is queued and wait for it; its error, if any,
+    is raised here (a committer that already failed takes no more chunks)."""
+    ending = asyncio.create_task(plan.chunks.put(None))
+    await asyncio.wait({ending, committer}, return_when=asyncio.FIRST_COMPLETED)
+    await _cancel(ending)
+    await committer
 
 
 @dataclass

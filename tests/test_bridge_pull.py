@@ -240,3 +240,33 @@ def test_store_in_the_config_and_missing_store_message(store, tmp_path):
                   env={"WALAKE_CONFIG": str(config)})
     assert done.returncode == 1
     assert "source.store is not set" in done.stderr
+
+
+def _insert_late(store: Path, chat: str, before_newest: int, text: str, mid: str) -> None:
+    """A row whose time lies inside what the lake already holds (a late delivery)."""
+    with sqlite3.connect(store) as con:
+        stamps = [t for (t,) in con.execute(
+            "select timestamp from messages where chat_jid = ? order by timestamp desc",
+            (chat,))]
+        row = con.execute("select sender, is_from_me from messages where chat_jid = ? "
+                          "limit 1", (chat,)).fetchone()
+        con.execute("insert into messages (id, chat_jid, sender, content, timestamp, "
+                    "is_from_me, media_type) values (?, ?, ?, ?, ?, ?, '')",
+                    (mid, chat, row[0], text, stamps[before_newest], row[1]))
+
+
+def test_late_rows_inside_the_covered_history_are_pulled_once(store, tmp_path):
+    store = fresh_store(tmp_path, store)
+    lake = tmp_path / "lake"
+    bridge(store, lake, *ALL)
+    chats = sorted(store_counts(store))
+    _insert_late(store, chats[0], 1, "urgent: a late delivery", "LATE1")
+    _insert_late(store, chats[1], 250, "history sync brought this one", "LATE2")
+
+    summary = bridge(store, lake, *ALL)
+
+    assert summary["messages"] == 2
+    assert lake_counts(lake) == store_counts(store)
+    assert bridge(store, lake, *ALL)["messages"] == 0  # swept once, not again
+    texts = [r[0] for r in lake_rows(lake, "text")]
+    assert texts.count("urgent: a late delivery") == 1

@@ -119,6 +119,46 @@ def test_corrupt_manifest_is_refused_with_what_to_do_then_bak_restores(store, tm
     assert lake_counts(lake) == store_counts(store)
 
 
+@pytest.mark.parametrize("backup", [True, False])
+def test_missing_manifest_is_refused_and_no_batch_file_is_removed(store, tmp_path,
+                                                                  backup):
+    lake = tmp_path / "lake"
+    extract(store, lake)
+    extract(store, lake)  # a second save leaves manifest.json.bak
+    before = sorted(p for p in lake.rglob("*") if p.is_file() and "logs" not in p.parts)
+    (lake / "manifest.json").unlink()
+    if not backup:
+        (lake / "manifest.json.bak").unlink()
+        before.remove(lake / "manifest.json.bak")
+    before.remove(lake / "manifest.json")
+
+    for args in (["sql", "select count(*) from messages", "--lake", str(lake)],
+                 ["compact", "--lake", str(lake)]):
+        done = walake(*args, check=False)
+        assert done.returncode == 1, done.stdout
+        assert "manifest" in done.stderr and "is missing" in done.stderr
+        assert ("cp " in done.stderr) == backup
+    done = extract(store, lake, check=False)
+    assert done.returncode == 1 and "is missing" in done.stderr
+    after = sorted(p for p in lake.rglob("*") if p.is_file() and "logs" not in p.parts)
+    assert [p for p in before if p not in after] == []
+
+    if backup:
+        (lake / "manifest.json.bak").replace(lake / "manifest.json")
+        extract(store, lake)
+        assert lake_counts(lake) == store_counts(store)
+
+
+def test_a_new_lake_gets_its_manifest_before_any_batch(store, tmp_path):
+    lake = tmp_path / "lake"
+    crashed = extract(store, lake, env={"WALAKE_CRASH_AT": "raw_written:1"},
+                      check=False)
+    assert crashed.returncode != 0
+    assert json.loads((lake / "manifest.json").read_text())["batches"] == {}
+    extract(store, lake)  # the unrecorded file is a leftover, removed; all lands
+    assert lake_counts(lake) == store_counts(store)
+
+
 def test_damaged_batch_file_is_detected_and_rebuilt_from_raw(store, tmp_path):
     lake = tmp_path / "lake"
     extract(store, lake)

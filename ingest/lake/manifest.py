@@ -13,10 +13,11 @@ from copy import deepcopy
 from pathlib import Path
 from typing import Any
 
-from ingest.errors import ManifestCorrupt, ManifestVersionTooNew
+from ingest.errors import ManifestCorrupt, ManifestMissing, ManifestVersionTooNew
 from ingest.lake.files import write_bytes_atomic
 
 MANIFEST_NAME = "manifest.json"
+DATA_LAYERS = ("raw", "messages", "alerts")  # folders of batch files
 MANIFEST_VERSION = 2
 RUN_HISTORY = 100
 
@@ -54,6 +55,21 @@ def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
 MIGRATIONS: list = [_v1_to_v2]
 
 
+def _refuse_lost_manifest(lake: Path) -> None:
+    """Raise when `lake` holds a manifest backup or batch files but no manifest.
+
+    Writers save an empty manifest before their first batch, so batch files without
+    a manifest mean it was lost (deleted, or a partial copy of the lake).
+    """
+    backup = lake / (MANIFEST_NAME + ".bak")
+    files = [
+        p for layer in DATA_LAYERS if (lake / layer).is_dir()
+        for p in (lake / layer).rglob("*") if p.is_file()
+    ]
+    if backup.exists() or files:
+        raise ManifestMissing(lake / MANIFEST_NAME, len(files), backup.exists())
+
+
 class Manifest:
     """In-memory view of manifest.json; `save` makes changes durable."""
 
@@ -67,9 +83,14 @@ class Manifest:
 
     @classmethod
     def load(cls, lake: Path) -> Manifest:
-        """Read the manifest of `lake`; an absent one is an empty lake."""
+        """Read the manifest of `lake`; an absent one is an empty lake.
+
+        A lake whose manifest is gone but whose batch files are not is refused: the
+        writer would take every file for a leftover of a crash and remove it.
+        """
         path = lake / MANIFEST_NAME
         if not path.exists():
+            _refuse_lost_manifest(lake)
             return cls(lake, _empty())
         try:
             data = json.loads(path.read_text(encoding="utf-8"))

@@ -33,7 +33,7 @@ from ingest.lake.files import (
     publish,
     temp_path_for,
 )
-from ingest.lake.manifest import Manifest
+from ingest.lake.manifest import DATA_LAYERS, Manifest
 from ingest.schema import MESSAGE_SCHEMA, SOURCE_COLUMNS
 
 SOURCE_SCHEMA = {name: MESSAGE_SCHEMA[name] for name in SOURCE_COLUMNS}
@@ -41,7 +41,7 @@ SOURCE_SCHEMA = {name: MESSAGE_SCHEMA[name] for name in SOURCE_COLUMNS}
 log = logging.getLogger(__name__)
 
 LOCK_NAME = ".lock"
-LAYERS = ("raw", "messages", "alerts")  # folders whose files the manifest lists
+LAYERS = DATA_LAYERS  # folders whose files the manifest lists
 _encoder = msgspec.json.Encoder()
 
 
@@ -203,6 +203,10 @@ class LakeWriter:
         warn_if_not_private(self.lake)
         self._lock_fd = acquire_lock(self.lake)
         self.manifest = Manifest.load(self.lake)
+        if not self.manifest.path.exists():
+            # Saved before any batch file exists, so that batch files without a
+            # manifest can only mean a lost manifest (Manifest.load refuses those).
+            self.manifest.save()
         self.leftovers = remove_leftovers(self.lake, self.manifest)
         return self
 

@@ -12,6 +12,11 @@ a pull never counts a row twice and misses none that existed when it started.
 Cursors are the same `ChatCursor` ranges `ingest.pull.walk_chat` keeps, under
 the source key "bridge", and every chunk carries the cursor as it will be once
 the chunk is recorded: an interrupted pull resumes like the MCP one.
+
+Late rows: the bridge can write a message whose time is older than what a chat's
+cursor already covers (delivered late, or a history sync). Each chat's cursor keeps
+the store's highest rowid as of its last pull (`mark`); the next pull re-reads the
+covered seconds that gained rows above it and lands the rows the lake lacks.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from ingest.sources.bridge_rows import (
 )
 from ingest.sources.decode import Chat
 
+HeldKeys = Callable[[str], set[str]]  # chat id -> message_keys the lake holds
 SPINE_STEP = 100_000  # store rows copied into the spine per statement
 CHUNK_ROWS = 20_000
 
@@ -86,6 +92,18 @@ class Spine:
     def nth_second(self, chat: str, lo: str, hi: str, n: int) -> str | None:
         found = self.store.run(NTH_SECOND_SQL, (chat, lo, hi, n))
         return found[0][0] if found else None
+
+    def late_seconds(self, chat: str, mark: int, ranges: list[Range]) -> list[str]:
+        """Seconds inside `ranges` (lo <= second < hi) holding rows above `mark`."""
+        if not ranges:
+            return []
+        inside = " OR ".join("(sec >= ? AND sec < ?)" for _ in ranges)
+        params = [chat, mark, *(b for r in ranges for b in (r.lo, r.hi))]
+        found = self.store.run(
+            f"SELECT DISTINCT sec FROM temp.spine WHERE chat = ? AND r > ? "
+            f"AND ({inside}) ORDER BY sec DESC", tuple(params),
+        )
+        return [sec for (sec,) in found]
 
     def read(self, chat: str, lo: str, above: str, hi: str) -> bytes:
         """JSON lines of the chat's rows with lo <= second, above < second < hi."""
@@ -154,6 +172,19 @@ class ChatReader:
             reading = self.pool.submit(read_next)
             yield self._piece(chat, raw, lo, lo_keys, exhausted)
 
+    def late_pieces(self, chat: Chat, seconds: list[str], held: HeldKeys) -> Iterator[Piece]:
+        """Each late second read whole (so ordinals hold), minus the keys held."""
+        keys: set[str] | None = None
+        for second in seconds:
+            raw = self.spine.read(chat.chat_id, second, "", second + TOP)
+            frame = with_keys(typed_rows(parse_store_rows(raw), chat, self.names,
+                                         self.tz))
+            if frame.is_empty():
+                continue
+            keys = held(chat.chat_id) if keys is None else keys
+            fresh = frame.filter(~pl.col("message_key").is_in(list(keys)))
+            yield Piece(fresh.drop("second"), raw, None, [], None, False)
+
     def _plans(self, jid: str, floor: str, hi: str, want: int | None):
         """(start, above, hi, exhausted) of each window, newest first; at least one."""
         limited = False
@@ -213,10 +244,20 @@ class Walk:
 
 
 def walk_store_chat(
-    reader: ChatReader, chat: Chat, cursor: ChatCursor, max_messages: int
+    reader: ChatReader,
+    chat: Chat,
+    cursor: ChatCursor,
+    max_messages: int,
+    held: HeldKeys | None = None,
 ) -> Iterator[StoreChunk]:
-    """All chunks that bring `chat` up to date; the last one has done=True."""
+    """All chunks that bring `chat` up to date; the last one has done=True.
+
+    With `held` (the keys the lake holds for a chat), the seconds the cursor already
+    covers are swept for late rows first.
+    """
     state = cursor.copy()
+    if held is not None and state.mark is not None:
+        yield from _sweep_late(reader, chat, state, held)
     if state.ranges:
         yield from _walk_head(reader, chat, state)
         yield from _walk_gaps(reader, chat, state)
@@ -224,7 +265,20 @@ def walk_store_chat(
         state.complete = False  # an empty chat may have messages by now
     if not state.complete and state.count < max_messages:
         yield from _walk_tail(reader, chat, state, max_messages - state.count)
+    state.mark = reader.spine.snapshot
     yield StoreChunk(chat, pl.DataFrame(), b"", state.copy(), done=True)
+
+
+def _sweep_late(reader: ChatReader, chat: Chat, state: ChatCursor, held: HeldKeys):
+    """Rows written since the last pull into seconds the cursor already covers.
+
+    The cursor's ranges do not move: those seconds stay covered, now completely.
+    """
+    assert state.mark is not None
+    seconds = reader.spine.late_seconds(chat.chat_id, state.mark, state.ranges)
+    for piece in reader.late_pieces(chat, seconds, held):
+        state.count += piece.fresh.height
+        yield StoreChunk(chat, piece.fresh, piece.raw, state.copy())
 
 
 def _walk_head(reader: ChatReader, chat: Chat, state: ChatCursor):
@@ -335,7 +389,9 @@ def _pull(writer, store, tz, options, summary, on_progress) -> None:  # noqa: AN
         chats_in_batch = 0
         for chat in chosen:
             cursor = ChatCursor.from_json(cursors.get(chat.chat_id))
-            for chunk in walk_store_chat(reader, chat, cursor, options.max_messages):
+            walk = walk_store_chat(reader, chat, cursor, options.max_messages,
+                                   committer.held_keys)
+            for chunk in walk:
                 _add(pending, chunk)
                 summary.calls += 1
                 on_progress("rows", {"chat": chat.name, "rows": chunk.frame.height})
@@ -379,6 +435,21 @@ class Committer:
     def submit(self, batch: PendingBatch) -> None:
         self._wait()
         self.landing = self.pool.submit(self._land, batch)
+
+    def held_keys(self, chat_id: str) -> set[str]:
+        """The keys of `chat_id` the lake holds from the bridge, once the batch in
+        flight has landed (the manifest is not read while it changes)."""
+        self._wait()
+        files = [str(p) for p in self.writer.manifest.parquet_files("messages")]
+        if not files:
+            return set()
+        found = (
+            pl.scan_parquet(files, missing_columns="insert", extra_columns="ignore")
+            .filter((pl.col("chat_id") == chat_id) & (pl.col("source") == "bridge"))
+            .select("message_key")
+            .collect()
+        )
+        return set(found["message_key"])
 
     def finish(self) -> None:
         try:
