@@ -7,9 +7,13 @@ its current rows and is reported with the reason. The rewrite keeps the file lay
 (one new file per current file, so compacted files stay compacted) and commits with
 one manifest save, like compaction: a crash leaves the old rows in place.
 
-A message stays a single row: rebuilt rows whose key is already held by a kept
-batch, or by an earlier rebuilt one, are dropped (a walk re-reads the second it
-stops at, so one message can be in two batches' raw records).
+A message stays a single row per source: rebuilt rows whose key another batch of
+the same source already holds (a kept batch, or an earlier rebuilt one) are dropped
+unless the batch held that key itself (a walk re-reads the second it stops at, so
+one message can be in two batches' raw records). Copies from other sources are never
+dropped: the lake keeps each source's copy and the `messages` view picks between
+them. Row counts are compared per batch, after that: a batch that would come back
+with fewer rows than it holds keeps its rows and is reported.
 """
 
 from __future__ import annotations
@@ -137,83 +141,43 @@ def rebuild_lake(
     """Rewrite the messages layer from the raw batches still present.
 
     A batch is rebuilt only when its raw records give back at least as many rows as
-    it holds; one that would lose rows is reported with the reason and keeps its
-    rows. Every batch of a source in `whole_sources` must be rebuilt (its zone
-    changes), else nothing is changed.
+    it holds, counted per batch once its rows are settled against the source's other
+    batches (`_settle`); one that would lose rows is reported with the reason and
+    keeps its rows. Every batch of a source in `whole_sources` must be rebuilt (its
+    zone changes), else nothing is changed.
     """
     manifest = writer.manifest
     assert manifest is not None, "use LakeWriter as a context manager"
     lake = writer.lake
     summary = RebuildSummary(dry_run=dry_run)
-    candidates = []
-    for batch_id in sorted(manifest.batches):
-        info = manifest.batches[batch_id]
-        if not is_message_batch(info):
-            continue
-        reason = why_not(info)
-        if reason is None:
-            candidates.append(batch_id)
-        else:
-            summary.skipped[batch_id] = reason
+    candidates = _candidates(manifest, summary)
     owners = files_by_layer(manifest, "messages")
     file_of = {b: relative for relative, batches in owners.items() for b in batches}
 
-    # Step 0: decode every candidate; a batch whose raw gives fewer rows is left alone
+    # Step 0: decode every candidate and settle its rows; a batch left with fewer
+    # rows than it holds is left alone
+    held, held_counts = _held_keys(lake, manifest, owners)
     decoded: dict[str, pl.DataFrame] = {}
-    held_counts: dict[str, int] = {}
-    for relative, batches in owners.items():
-        wanted = [b for b in batches if b in candidates]
-        if not wanted:
-            continue
-        if parquet_looks_whole(lake / relative):
-            keys = pl.read_parquet(lake / relative, columns=["message_key", "batch_id"])
-            counts = keys.group_by("batch_id").agg(pl.col("message_key").n_unique())
-            held_counts.update(dict(counts.iter_rows()))
-            for b in wanted:
-                held_counts.setdefault(b, 0)
-        else:  # damaged: the manifest's count is all there is
-            held_counts.update({b: int(manifest.batches[b].get("rows") or 0)
-                                for b in wanted})
     for batch_id in candidates:
         if batch_id not in file_of:
             continue
         try:
-            frame = _rebuilt_rows(writer, batch_id, context)
+            decoded[batch_id] = _rebuilt_rows(writer, batch_id, context)
         except NotRebuildable as exc:
             summary.skipped[batch_id] = str(exc)
-            continue
-        had = held_counts.get(batch_id, 0)
-        if frame.height < had:
-            summary.skipped[batch_id] = (
-                f"its raw records give {frame.height:,} rows but it holds {had:,}; "
-                "rebuilding would lose rows, so it keeps them"
-            )
-            continue
-        decoded[batch_id] = frame
+    source_of = {b: str(manifest.batches[b].get("source")) for b in file_of}
+    decoded, shrunk = _settle(decoded, held, held_counts, source_of)
+    summary.skipped.update(shrunk)
     summary.rebuilt = [b for b in candidates if b in decoded]
     summary.skipped = dict(sorted(summary.skipped.items()))
-    blocked = sorted(b for b in summary.skipped
-                     if manifest.batches[b].get("source") in whole_sources)
-    if blocked:
-        shown = "; ".join(f"{b}: {summary.skipped[b]}" for b in blocked[:5])
-        raise NotRebuildable(
-            f"{len(blocked)} batch(es) of a source whose zone would change cannot be "
-            f"rebuilt ({shown}), so their rows would keep the old zone next to rebuilt "
-            "rows in the new one. Nothing was changed; rebuild in the zone the lake "
-            "records (no --timezone), or pull into a new lake with the new zone."
-        )
+    _refuse_partial_move(summary, manifest, whole_sources)
     if dry_run or not summary.rebuilt:
         return summary
     rebuilt = set(summary.rebuilt)
-
-    # Keys that stay as they are: rebuilt rows never duplicate them
-    held: set[str] = set()
     for relative, batches in owners.items():
         kept = [b for b in batches if b not in rebuilt]
         if kept:
             _readable(lake, relative, kept)
-            keys = pl.read_parquet(lake / relative, columns=["message_key", "batch_id"])
-            held.update(keys.filter(pl.col("batch_id").is_in(kept))["message_key"])
 
     # Step 1: one new file per current file, holding kept and rebuilt rows
     swaps: list[tuple[str, str, dict[str, int]]] = []
@@ -231,8 +195,6 @@ def rebuild_lake(
         for batch_id in batches:
             if batch_id in rebuilt:
                 part = decoded[batch_id]
-                part = part.filter(~pl.col("message_key").is_in(list(held)))
-                held.update(part["message_key"])
             else:
                 part = old.filter(pl.col("batch_id") == batch_id)
             counts[batch_id] = part.height
@@ -269,6 +231,123 @@ def rebuild_lake(
     # Step 3
     delete_unreferenced(lake, manifest, [old for old, _, _ in swaps])
     return summary
+
+
+def _candidates(manifest: Any, summary: RebuildSummary) -> list[str]:
+    """The message batches that can be rebuilt; the others go to `summary.skipped`."""
+    candidates = []
+    for batch_id in sorted(manifest.batches):
+        info = manifest.batches[batch_id]
+        if not is_message_batch(info):
+            continue
+        reason = why_not(info)
+        if reason is None:
+            candidates.append(batch_id)
+        else:
+            summary.skipped[batch_id] = reason
+    return candidates
+
+
+def _held_keys(
+    lake: Path, manifest: Any, owners: dict[str, list[str]]
+) -> tuple[pl.DataFrame, dict[str, int]]:
+    """(batch_id, message_key) of every batch's current rows, and its distinct keys.
+
+    A damaged file gives no keys; its batches count what the manifest records.
+    """
+    frames: list[pl.DataFrame] = []
+    counts: dict[str, int] = {}
+    for relative, batches in owners.items():
+        if not parquet_looks_whole(lake / relative):
+            counts.update({b: int(manifest.batches[b].get("rows") or 0)
+                           for b in batches})
+            continue
+        keys = pl.read_parquet(lake / relative, columns=["batch_id", "message_key"])
+        keys = keys.cast(pl.String).filter(pl.col("batch_id").is_in(batches)).unique()
+        frames.append(keys)
+        counts.update({b: 0 for b in batches})
+        counts.update(dict(keys.group_by("batch_id").len().iter_rows()))
+    held = pl.concat(frames) if frames else pl.DataFrame(
+        schema={"batch_id": pl.String, "message_key": pl.String})
+    return held, counts
+
+
+def _settle(
+    decoded: dict[str, pl.DataFrame],
+    held: pl.DataFrame,
+    held_counts: dict[str, int],
+    source_of: dict[str, str],
+) -> tuple[dict[str, pl.DataFrame], dict[str, str]]:
+    """The rows each decoded batch is rebuilt with, and why the others keep theirs.
+
+    Decoded batches are settled in order, each against its own source's batches
+    only (the lake keeps one copy per source; the views pick between them): a row
+    whose key a kept batch or an earlier rebuilt batch of the source holds is dropped,
+    unless the batch holds that key itself. A batch then left with fewer rows than
+    it holds keeps its rows, and the rest are settled again with it kept (a kept
+    batch only ever takes keys, so this ends).
+    """
+    shrunk: dict[str, str] = {}
+    while True:
+        settled = _deduplicated(decoded, held, source_of)
+        short = {b: _shrink_reason(decoded[b].height, frame.height, held_counts[b])
+                 for b, frame in settled.items()
+                 if frame.height < held_counts.get(b, 0)}
+        if not short:
+            return settled, shrunk
+        shrunk.update(short)
+        decoded = {b: f for b, f in decoded.items() if b not in short}
+
+
+def _shrink_reason(decoded: int, settled: int, holds: int) -> str:
+    given = f"{decoded:,} rows"
+    if settled != decoded:
+        given += f" ({settled:,} not already held by other batches of its source)"
+    return (f"its raw records give {given} but it holds {holds:,}; rebuilding "
+            "would lose rows, so it keeps them")
+
+
+def _deduplicated(
+    decoded: dict[str, pl.DataFrame], held: pl.DataFrame, source_of: dict[str, str]
+) -> dict[str, pl.DataFrame]:
+    """Each decoded batch without the rows its source's other batches claim first.
+
+    A walk re-reads the second it stops at, so one message can be in two batches'
+    raw records while only the first batch landed it.
+    """
+    order = list(decoded)
+    ranks = pl.DataFrame(
+        {"batch_id": list(source_of), "_source": list(source_of.values())},
+        schema={"batch_id": pl.String, "_source": pl.String},
+    ).join(pl.DataFrame({"batch_id": order, "_rank": range(len(order))},
+                        schema={"batch_id": pl.String, "_rank": pl.Int64}),
+           on="batch_id", how="left").with_columns(pl.col("_rank").fill_null(-1))
+    kept = held.filter(~pl.col("batch_id").is_in(order))
+    new = [frame.select("batch_id", "message_key") for frame in decoded.values()]
+    claims = pl.concat([kept, *new]).join(ranks, on="batch_id")
+    first = claims.group_by("_source", "message_key").agg(pl.col("_rank").min())
+    later = (claims.join(first, on=["_source", "message_key"], suffix="_first")
+             .filter(pl.col("_rank_first") < pl.col("_rank"))
+             .join(held, on=["batch_id", "message_key"], how="anti"))
+    dropped = dict(later.group_by("batch_id").agg("message_key").iter_rows())
+    return {b: frame.filter(~pl.col("message_key").is_in(dropped[b]))
+            if b in dropped else frame for b, frame in decoded.items()}
+
+
+def _refuse_partial_move(
+    summary: RebuildSummary, manifest: Any, whole_sources: frozenset[str] | set[str]
+) -> None:
+    """A source whose zone changes needs every batch rebuilt; else change nothing."""
+    blocked = sorted(b for b in summary.skipped
+                     if manifest.batches[b].get("source") in whole_sources)
+    if blocked:
+        shown = "; ".join(f"{b}: {summary.skipped[b]}" for b in blocked[:5])
+        raise NotRebuildable(
+            f"{len(blocked)} batch(es) of a source whose zone would change cannot be "
+            f"rebuilt ({shown}), so their rows would keep the old zone next to rebuilt "
+            "rows in the new one. Nothing was changed; rebuild in the zone the lake "
+            "records (no --timezone), or pull into a new lake with the new zone."
+        )
 
 
 def _readable(lake: Path, relative: str, kept: list[str]) -> None:
