@@ -31,7 +31,8 @@ CHILD = (
     "sys.argv = ['walake', 'extract', *sys.argv[1:]]\n"
     "from ingest.cli import main\n"
     "try:\n main()\nexcept SystemExit:\n pass\n"
-    "print('RSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)"
+    "from bench.rss import peak_rss_mb\n"
+    "print('RSS_KB', int(peak_rss_mb() * 1024), file=sys.stderr)"
 )
 
 

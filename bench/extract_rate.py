@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.compare_store_lake import store_counts  # noqa: E402
+from bench.rss import peak_rss_mb  # noqa: E402
 from ingest.sources.factory import demo_server_command  # noqa: E402
 from ingest.sources.mcp_client import ServerCommand  # noqa: E402
 
@@ -74,7 +74,8 @@ def walake_extract(where: list[str], lake: Path, concurrency: int) -> dict:
         "'Europe/London','--concurrency',sys.argv[2],'--json','-q'];"
         "from ingest.cli import main\n"
         "try:\n main()\nexcept SystemExit:\n pass\n"
-        "print('RSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)"
+        "from bench.rss import peak_rss_mb\n"
+        "print('RSS_KB', int(peak_rss_mb() * 1024), file=sys.stderr)"
     )
     done = subprocess.run(
         [sys.executable, "-c", code, str(lake), str(concurrency), *where],
@@ -157,8 +158,7 @@ def main() -> None:
     ]
     for store in stores:
         print(json.dumps(bench_store(store, args.out, args.server), indent=2), flush=True)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(f"bench driver peak RSS {peak / 1024:.0f} MB", file=sys.stderr)
+    print(f"bench driver peak RSS {peak_rss_mb():.0f} MB", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ import json
 import os
 import platform
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,10 @@ import time
 from datetime import datetime, timedelta
 from importlib import metadata
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.rss import peak_rss_mb  # noqa: E402
 
 AUTHORS = ["Dara Quill", "Wren Tally", "Odell Price", "Jörg Weiß", "Zoë Faure",
            "Jean-Luc - Supplier", "+44 7700 900981", "Mei Tan"]
@@ -63,20 +66,6 @@ def generate(path: Path, count: int, seed: int = 7) -> None:
             body += " " + rng.choice(EXTRAS)
         out.append(head + f"{rng.choice(AUTHORS)}: {body}")
     path.write_text("\n".join(out) + "\n", encoding="utf-8")
-
-
-def peak_rss_mb() -> float:
-    """This process's peak RSS. VmHWM belongs to the address space exec made; the
-    rusage maximum survives exec, so a child would report the parent's peak (the
-    parent holds the generated export) whenever that is higher."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run_parse(path: Path) -> dict:

@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import re
-import resource
 import subprocess
 import sys
 import tempfile
@@ -32,6 +31,7 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.rss import peak_rss_mb  # noqa: E402
 from ingest.lake.manifest import Manifest  # noqa: E402
 from ingest.schema import MESSAGE_SCHEMA  # noqa: E402
 
@@ -145,7 +145,7 @@ def score_with_views(lake: Path, threads: int) -> dict:
         "setup_s": setup, "scoring_s": scoring, "scoring_cpu_s": scoring_cpu,
         "load_1min": os.getloadavg()[0], "rows": rows, "scored": scored,
         "score_ge_2": opportunities, "score_sum": total,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": peak_rss_mb(),
     }
 
 

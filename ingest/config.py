@@ -21,7 +21,9 @@ PresetName = Literal["light", "standard", "heavy", "enterprise"]
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # allow_inf_nan: every number in walake.toml must be finite (inf, nan refused)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True,
+                              allow_inf_nan=False)
 
 
 class Extraction(Section):
@@ -113,22 +115,51 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def preset(name: str) -> Config:
-    """The configuration a preset stands for."""
+# The keys a preset sets, by section: key -> its name in PRESETS. Nothing else.
+PRESET_KEYS: dict[str, dict[str, str]] = {
+    "extraction": {"max_chats": "chats", "max_messages_per_chat": "messages",
+                   "batch_size": "batch", "chat_delay_seconds": "chat_delay",
+                   "message_delay_seconds": "call_delay"},
+    "monitoring": {"check_interval_seconds": "interval"},
+    "performance": {"memory_limit_mb": "memory"},
+}
+
+
+def preset_values(name: str) -> dict[str, dict[str, Any]]:
+    """The settings a preset stands for, by section (only the keys it sets)."""
     if name not in PRESETS:
         raise ConfigInvalid([
             f"preset = {name!r}: not a preset; choose one of {', '.join(PRESETS)}"
         ])
     p = PRESETS[name]
-    return Config(
-        extraction=Extraction(
-            max_chats=p["chats"], max_messages_per_chat=p["messages"],
-            batch_size=p["batch"], chat_delay_seconds=p["chat_delay"],
-            message_delay_seconds=p["call_delay"],
-        ),
-        monitoring=Monitoring(check_interval_seconds=p["interval"]),
-        performance=Performance(memory_limit_mb=p["memory"]),
-    )
+    return {section: {key: p[short] for key, short in keys.items()}
+            for section, keys in PRESET_KEYS.items()}
+
+
+def preset(name: str) -> Config:
+    """The configuration a preset stands for (the defaults for everything else)."""
+    return Config.model_validate(preset_values(name))
+
+
+def with_preset(text: str | None, name: str, path: Path | None = None) -> str:
+    """The config file `text` with the preset's keys set and all else (other keys,
+    comments, order) kept; no text: a new file with every setting. Validated."""
+    import tomlkit
+
+    if text is None:
+        text = to_toml(preset(name))
+    try:
+        document = tomlkit.parse(text)
+    except tomlkit.exceptions.ParseError as exc:
+        raise ConfigInvalid([f"not valid TOML: {exc}"], path) from None
+    for section, values in preset_values(name).items():
+        if section not in document:
+            document[section] = tomlkit.table()
+        for key, value in values.items():
+            document[section][key] = value
+    result = tomlkit.dumps(document)
+    parse_config(tomllib.loads(result), path)  # what we write must read back
+    return result
 
 
 def describe_errors(error: ValidationError, data: dict[str, Any]) -> list[str]:

@@ -22,6 +22,7 @@ BACKUPS = 3
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _MARK = "_walake_handler"
+log = logging.getLogger(__name__)
 
 
 class PrivateRotatingFileHandler(RotatingFileHandler):
@@ -33,9 +34,14 @@ class PrivateRotatingFileHandler(RotatingFileHandler):
 
 
 def configure_logging(
-    level: str | None, lake: Path | None = None, *, stderr: bool = True
+    level: str | None, lake: Path | None = None, *, stderr: bool = True,
+    file_optional: bool = False,
 ) -> Path | None:
-    """Send walake's logs to stderr and, with a lake, to its log file; idempotent."""
+    """Send walake's logs to stderr and, with a lake, to its log file; idempotent.
+
+    With `file_optional` (commands that only read the lake), a log file that cannot
+    be opened (a read-only lake) leaves the logs on stderr; else that is an error.
+    """
     chosen = (level or "WARNING").upper()
     root = logging.getLogger()
     for handler in [h for h in root.handlers if getattr(h, _MARK, False)]:
@@ -49,11 +55,23 @@ def configure_logging(
         root.addHandler(stream)
     if lake is None or not Path(lake).exists():
         return None
-    folder = ensure_private_dir(Path(lake) / "logs")
-    path = folder / LOG_FILE
-    handler = PrivateRotatingFileHandler(path, maxBytes=MAX_BYTES, backupCount=BACKUPS,
-                                         encoding="utf-8")
+    try:
+        handler = lake_file_handler(Path(lake))
+    except OSError as exc:
+        if not file_optional:
+            raise
+        log.info("not logging to %s (%s); logs go to stderr only",
+                 exc.filename or Path(lake) / "logs", exc.strerror or exc)
+        return None
+    root.addHandler(handler)
+    return Path(lake) / "logs" / LOG_FILE
+
+
+def lake_file_handler(lake: Path) -> logging.Handler:
+    """The rotating handler of <lake>/logs/walake.log (the folder made if missing)."""
+    folder = ensure_private_dir(lake / "logs")
+    handler = PrivateRotatingFileHandler(folder / LOG_FILE, maxBytes=MAX_BYTES,
+                                         backupCount=BACKUPS, encoding="utf-8")
     handler.setFormatter(logging.Formatter(FORMAT))
     setattr(handler, _MARK, True)
-    root.addHandler(handler)
-    return path
+    return handler

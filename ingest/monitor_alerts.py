@@ -12,12 +12,16 @@ caught up by the next monitor, and no message is ever alerted twice.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import os
+import signal
+import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import polars as pl
 
@@ -184,32 +188,45 @@ def alert_from_row(row: dict[str, Any]) -> Alert:
     )
 
 
-async def notify(command: str, alert: Alert) -> str | None:
+async def notify(command: str, alert: Alert,
+                 timeout: float = NOTIFY_TIMEOUT_SECONDS) -> str | None:
     """Run `command` (a shell line) with the alert as JSON on stdin; None if it worked.
 
     A command that fails or hangs is reported, never raised: notifications must
-    not stop the monitor.
+    not stop the monitor. The shell runs in a session of its own, so at the limit
+    the whole group (the shell and whatever it started) is killed; its stderr goes
+    to a file, so no pipe a leftover child holds open is ever waited on.
     """
     payload = json.dumps(alert.to_json(), ensure_ascii=False).encode() + b"\n"
-    try:
-        process = await asyncio.create_subprocess_shell(
-            command,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-        )
-    except OSError as exc:
-        return f"--notify-command could not start: {exc}"
-    try:
-        _, err = await asyncio.wait_for(
-            process.communicate(payload), NOTIFY_TIMEOUT_SECONDS
-        )
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-        limit = NOTIFY_TIMEOUT_SECONDS
-        return f"--notify-command took over {limit:g} s and was stopped"
-    if process.returncode != 0:
-        tail = err.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
-        return f"--notify-command exited with {process.returncode}: {tail[0][:200]}"
+    with tempfile.TemporaryFile() as err:
+        try:
+            process = await asyncio.create_subprocess_shell(
+                command, stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.DEVNULL, stderr=err, start_new_session=True,
+            )
+        except OSError as exc:
+            return f"--notify-command could not start: {exc}"
+        try:
+            await asyncio.wait_for(process.communicate(payload), timeout)
+        except TimeoutError:
+            await stop_group(process)
+            return f"--notify-command took over {timeout:g} s and was stopped"
+        if process.returncode != 0:
+            return (f"--notify-command exited with {process.returncode}: "
+                    f"{last_line(err)[:200]}")
     return None
+
+
+async def stop_group(process: asyncio.subprocess.Process) -> None:
+    """Kill the process group `process` leads; wait a moment for the shell to go."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(process.wait(), 1.0)
+
+
+def last_line(stream: IO[bytes]) -> str:
+    """The last line of what a command wrote to `stream` (a file), or ''."""
+    stream.seek(0)
+    text = stream.read().decode("utf-8", "replace").strip()
+    return (text.splitlines() or [""])[-1]

@@ -19,6 +19,7 @@ import polars as pl
 from ingest.errors import IngestError
 from ingest.lake.manifest import MANIFEST_NAME, Manifest
 from ingest.views import connect
+from ingest.words import plural
 
 LAKE_ENV = "WALAKE_LAKE"
 FEED_COLUMNS = (
@@ -195,15 +196,17 @@ def health_markdown(health: dict[str, Any], now: datetime | None = None) -> str:
     batch = health["last_batch"]
     if batch:
         lines.append(
-            f"- Last batch **{batch['batch_id']}**: {batch['rows']:,} messages from "
+            f"- Last batch **{batch['batch_id']}**: "
+            f"{plural(batch['rows'], 'message')} from "
             f"{batch['source']}, {_ago(batch['created_at'], now)}"
         )
     run = health["monitor"]
     if run:
         lines.append(
-            f"- Monitor {run.get('status')}: {run.get('ticks', 0)} ticks, "
-            f"{run.get('messages', 0):,} new messages, {run.get('alerts', 0)} alerts, "
-            f"{run.get('errors', 0)} errors; last tick "
+            f"- Monitor {run.get('status')}: {plural(run.get('ticks', 0), 'tick')}, "
+            f"{plural(run.get('messages', 0), 'new message')}, "
+            f"{plural(run.get('alerts', 0), 'alert')}, "
+            f"{plural(run.get('errors', 0), 'error')}; last tick "
             f"{_ago(run.get('last_tick_at'), now)}"
         )
         for error in (run.get("recent_errors") or [])[-3:]:

@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ingest.errors import IngestError
+from ingest.terminal import cell, stdout_text
 
 FORMATS = ("table", "json", "csv", "parquet")
 LIST_SEPARATOR = "; "  # list cells (categories, keywords) in CSV
@@ -146,7 +147,8 @@ def write_report(report: Report, fmt: str, out: Path | None,
     if fmt == "json":
         text = json.dumps(report_json(report), indent=2, ensure_ascii=False) + "\n"
         if out is None:
-            (stream or sys.stdout).write(text)
+            stream = stream or sys.stdout
+            stream.write(stdout_text(text, fmt, stream))
             return []
         write_private(out, text.encode("utf-8"))
         return [out]
@@ -174,11 +176,11 @@ def print_report(console: Console, lake: Path, *, top: int = 10,
         if own:
             con.close()
     summary = report["summary"].row(0, named=True)
-    facts = Table(title=f"Monetization summary: {lake}", show_header=False)
+    facts = Table(title=cell(f"Monetization summary: {lake}"), show_header=False)
     facts.add_column("measure")
     facts.add_column("value", justify="right")
     for key, value in summary.items():
-        facts.add_row(key.replace("_", " "), _cell(value))
+        facts.add_row(key.replace("_", " "), cell(_cell(value)))
     console.print(facts)
     titles = {
         "top_chats": "Top chats by opportunities",
@@ -228,7 +230,7 @@ def screen_table(frame: pl.DataFrame, title: str) -> Table:
             ratio=1 if name == "text" else None,
         )
     for row in frame.iter_rows():
-        table.add_row(*(_screen_cell(v) for v in row))
+        table.add_row(*(cell(_screen_cell(v)) for v in row))
     return table
 
 
@@ -338,7 +340,8 @@ def write_frame(frame: pl.DataFrame, fmt: str, out: Path | None,
     else:
         raise ValueError(f"unknown format {fmt!r}; use one of {FORMATS}")
     if out is None:
-        (stream or sys.stdout).write(text)
+        stream = stream or sys.stdout
+        stream.write(stdout_text(text, fmt, stream))
     else:
         write_private(out, text.encode("utf-8"))
 
@@ -383,10 +386,10 @@ def rich_table(frame: pl.DataFrame, *, title: str | None = None,
                limit: int | None = None) -> Table:
     table = Table(title=title)
     for name, dtype in frame.schema.items():
-        table.add_column(name, justify="right" if dtype.is_numeric() else "left")
+        table.add_column(cell(name), justify="right" if dtype.is_numeric() else "left")
     shown = frame if limit is None else frame.head(limit)
     for row in shown.iter_rows():
-        table.add_row(*(_cell(v) for v in row))
+        table.add_row(*(cell(_cell(v)) for v in row))
     if limit is not None and frame.height > limit:
         table.caption = f"{frame.height - limit:,} more row(s); use --limit or --format"
     return table

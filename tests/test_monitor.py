@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -88,6 +90,30 @@ def test_notify_command_gets_the_alert_as_json(tmp_path):
 
     problem = asyncio.run(notify("echo nope >&2; exit 3", sample_alert()))
     assert problem == "--notify-command exited with 3: nope"
+
+
+def test_a_hanging_notify_command_is_killed_with_its_children(tmp_path):
+    # The shell's child keeps stderr open: the limit must still hold, and the
+    # whole group go.
+    pid_file = tmp_path / "pid"
+    started = time.monotonic()
+    problem = asyncio.run(notify(f"echo $$ > {pid_file}; sleep 30; true",
+                                 sample_alert(), timeout=1))
+    assert time.monotonic() - started < 5
+    assert problem == "--notify-command took over 1 s and was stopped"
+    group = int(pid_file.read_text())
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and group_alive(group):
+        time.sleep(0.05)
+    assert not group_alive(group)
+
+
+def group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def test_ticks_pull_only_chats_whose_activity_moved(tmp_path):

@@ -59,7 +59,7 @@ def test_monitor_notebook_shows_alerts_activity_and_health(lake, monkeypatch):
     page = "\n".join(html)
     assert "<strong>2 alerts</strong> in the lake" in page
     assert "Urgent: looking for investment in our startup, call me asap" in page
-    assert "Monitor stopped: 12 ticks, 4 new messages, 2 alerts, 1 errors" in page
+    assert "Monitor stopped: 12 ticks, 4 new messages, 2 alerts, 1 error;" in page
     assert "did not answer" in page
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from ingest.errors import IngestError
+from ingest.terminal import visible
 
 # Each module defines `commands`, a list of click commands to add to the group.
 COMMAND_MODULES = (
@@ -23,8 +24,8 @@ class WalakeGroup(click.Group):
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
-        except IngestError as exc:
-            raise click.ClickException(str(exc)) from exc
+        except IngestError as exc:  # it may quote lake data (ChatAmbiguous)
+            raise click.ClickException(visible(str(exc), keep_lines=True)) from exc
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise click.ClickException(

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 import click
 
-from ingest.config import CONFIG_NAME, PRESETS, load_config, parse_config, preset, to_toml
+from ingest.config import CONFIG_NAME, PRESETS, load_config, to_toml, with_preset
+from ingest.errors import ConfigInvalid
 
 
 @click.command(name="config")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
               help=f"Config file to use or write (default ./{CONFIG_NAME}).")
 @click.option("--preset", "preset_name", type=click.Choice(list(PRESETS)),
-              help="Write this preset's limits into the config file.")
+              help="Set this preset's limits in the config file; the rest is kept.")
 @click.option("--show", is_flag=True, help="Print the effective configuration.")
 @click.option("--validate", is_flag=True, help="Check the config file and exit.")
 @click.option("--estimate-resources", "estimate", is_flag=True,
@@ -31,8 +31,9 @@ def config(config_path: Path | None, preset_name: str | None, show: bool,
            as_json: bool = False) -> None:
     """Choose a preset, show or validate the configuration.
 
-    A preset sets the extraction, monitoring and performance limits and keeps
-    your [source] section and lake path.
+    A preset sets its limits (max_chats, max_messages_per_chat, batch_size, the two
+    delays, check_interval_seconds, memory_limit_mb); every other key in the file
+    and its comments are kept.
 
     \b
     Examples:
@@ -59,14 +60,12 @@ def config(config_path: Path | None, preset_name: str | None, show: bool,
 
 
 def write_preset(target: Path, name: str) -> None:
-    """Replace the limits in `target` with the preset's; keep source and lake."""
-    chosen = preset(name)
-    if target.exists():
-        kept, _ = load_config(target)
-        chosen = chosen.model_copy(update={"source": kept.source, "lake": kept.lake})
-    text = to_toml(chosen)
-    parse_config(tomllib.loads(text), target)  # what we write must read back
-    target.write_text(text, encoding="utf-8")
+    """Set the preset's keys in `target`; every other key and comment stays."""
+    try:
+        text = target.read_text(encoding="utf-8") if target.exists() else None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigInvalid([f"cannot read the file: {exc}"], target) from None
+    target.write_text(with_preset(text, name, target), encoding="utf-8")
 
 
 commands = [config]

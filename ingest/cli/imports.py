@@ -10,9 +10,16 @@ from rich.console import Console
 from rich.progress import Progress
 
 from ingest.cli import setup_logging
-from ingest.cli.options import interrupted, lake_option, lake_totals, resolve_lake
+from ingest.cli.options import (
+    interrupted,
+    lake_option,
+    lake_totals,
+    plural,
+    resolve_lake,
+)
 from ingest.config import load_config
 from ingest.sources.export import FileOutcome, ImportOptions, import_exports
+from ingest.terminal import json_visible, visible
 
 SHOWN_UNPLACED = 20
 
@@ -53,7 +60,10 @@ def import_(paths: tuple[Path, ...], chat: str | None, chat_id: str | None,
     before = lake_totals(lake)
     options = ImportOptions(chat=chat, chat_id=chat_id, me=me,
                             date_order=date_order, tz=tz)
-    with Progress(console=Console(stderr=True), transient=True) as bar:
+    console = Console(stderr=True)
+    # Off a terminal the bar would only leave a blank line behind
+    with Progress(console=console, transient=True,
+                  disable=not console.is_terminal) as bar:
         task = bar.add_task("importing", total=None)
 
         def advance(name: str, done: int, total: int) -> None:
@@ -66,8 +76,8 @@ def import_(paths: tuple[Path, ...], chat: str | None, chat_id: str | None,
             interrupted(lake, before, "Run the same import again to continue: files "
                         "already imported add nothing.")
     for outcome in outcomes:
-        click.echo(json.dumps(outcome_json(outcome), ensure_ascii=False)
-                   if as_json else render(outcome))
+        click.echo(json_visible(json.dumps(outcome_json(outcome), ensure_ascii=False))
+                   if as_json else visible(render(outcome), keep_lines=True))
     failed = [o for o in outcomes if o.error is not None]
     if failed:
         raise click.ClickException(
@@ -110,7 +120,8 @@ def render(outcome: FileOutcome) -> str:
     added = ("already imported, nothing added" if summary.already_imported
              else f"{summary.new:,} new")
     lines = [
-        f"{summary.file}: {summary.messages:,} messages ({summary.system:,} system, "
+        f"{summary.file}: {plural(summary.messages, 'message')} "
+        f"({summary.system:,} system, "
         f"{summary.media:,} media), {added} -> {summary.chat_name!r} "
         f"[{summary.chat_id}]",
         f"  dialect: {parsed.dialect.platform} {parsed.dialect.clock} "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -16,9 +17,18 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-from ingest.cli.options import duration, lake_option, plural, resolve_lake
+from ingest.cli.options import (
+    INTERVAL_SECONDS,
+    MONITOR_MINUTES,
+    THRESHOLD,
+    duration,
+    lake_option,
+    plural,
+    resolve_lake,
+)
 from ingest.config import Config, load_config, with_overrides
 from ingest.errors import IngestError
+from ingest.terminal import visible
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 NOTEBOOK_NAMES = ("monitor", "explore")
@@ -31,13 +41,13 @@ def monitor_options(function):  # noqa: ANN001, ANN201 - a click decorator
         click.option("--config", "config_path", type=click.Path(
             dir_okay=False, path_type=Path),
             help="Config file (default ./walake.toml)."),
-        click.option("--duration", type=click.FloatRange(min=0, min_open=True),
+        click.option("--duration", type=MONITOR_MINUTES,
                      metavar="MIN", help="Stop after this many minutes "
                      "(default: run until Ctrl+C)."),
-        click.option("--interval", type=click.FloatRange(min=0, min_open=True),
+        click.option("--interval", type=INTERVAL_SECONDS,
                      metavar="SEC", help="Seconds between ticks (default: the "
                      "config's monitoring.check_interval_seconds, 30)."),
-        click.option("--threshold", type=click.FloatRange(min=0), metavar="N",
+        click.option("--threshold", type=THRESHOLD, metavar="N",
                      help="Alert at this score or above (default: the config's "
                      "monitoring.opportunity_threshold, 2)."),
         click.option("--notify-command", metavar="CMD",
@@ -139,11 +149,11 @@ class Display:
         elif kind == "alert":
             self._alert(info)
         elif kind == "error":
-            self.err.print(f"[yellow]monitor: {escape(info)}[/]")
+            self.err.print(f"[yellow]monitor: {shown(info)}[/]")
         elif kind == "tick" and not self.quiet and (info.messages or info.alerts):
             self.err.print(
                 f"[dim]tick {info.number}: {info.messages:,} new in "
-                f"{info.chats_pulled} chats, {info.alerts} alerts "
+                f"{plural(info.chats_pulled, 'chat')}, {plural(info.alerts, 'alert')} "
                 f"({info.seconds:.1f} s)[/]"
             )
 
@@ -163,8 +173,8 @@ class Display:
         categories = ", ".join(alert.categories) or "-"
         self.out.print(
             f"[bold red]ALERT[/] {alert.sent_at_local:%Y-%m-%d %H:%M:%S}  "
-            f"[bold]{escape(where)}[/] · {escape(who)} · score {alert.score:g} · "
-            f"{escape(categories)}\n      {escape(_excerpt(alert.excerpt))}"
+            f"[bold]{shown(where)}[/] · {shown(who)} · score {alert.score:g} · "
+            f"{shown(categories)}\n      {shown(_excerpt(alert.excerpt))}"
         )
 
     def summary(self, stats: Any, lake: Path) -> None:
@@ -174,7 +184,12 @@ class Display:
             return
         click.echo(summary_line(stats, lake))
         for error in stats.recent_errors[-3:]:
-            click.echo(f"  error: {error}", err=True)
+            click.echo(f"  error: {visible(error)}", err=True)
+
+
+def shown(text: str) -> str:
+    """Lake text for rich: control characters visible, never read as markup."""
+    return escape(visible(text))
 
 
 def _excerpt(text: str, width: int = 100) -> str:
@@ -284,11 +299,48 @@ def notebook(name: str, lake: Path | None, config_path: Path | None, edit: bool,
         command.append("--headless")
     command += ["--", "--lake", str(lake.resolve())]
     env = {**os.environ, "WALAKE_LAKE": str(lake.resolve())}
+    raise SystemExit(serve(command, env))
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)  # passed on to the server
+STOP_GRACE_SECONDS = 5.0
+
+
+def serve(command: list[str], env: dict[str, str]) -> int:
+    """Run the marimo server until it ends; walake's SIGTERM or SIGHUP stops it too.
+
+    Ctrl+C reaches the server by itself (same process group). Either way the server
+    is told to stop (SIGTERM) and killed if it has not STOP_GRACE_SECONDS later.
+    Returns the exit code (128 + the signal's number when walake was signalled).
+    """
+    received: list[int] = []
+
+    def stop(signum: int, frame: object) -> None:
+        received.append(signum)
+        raise KeyboardInterrupt  # out of the wait below
+
+    process = subprocess.Popen(command, env=env)
+    previous = {s: signal.signal(s, stop) for s in STOP_SIGNALS}
     try:
-        code = subprocess.call(command, env=env)
+        code = process.wait()
     except KeyboardInterrupt:
         code = 0
-    raise SystemExit(code)
+        with contextlib.suppress(ProcessLookupError):
+            process.terminate()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        stop_server(process)
+    return 128 + received[0] if received else code
+
+
+def stop_server(process: subprocess.Popen) -> None:
+    """Wait a moment for the server to end, then kill it."""
+    try:
+        process.wait(STOP_GRACE_SECONDS)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 commands = [monitor, notebook]

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from ingest.cli.options import lake_option, plural, resolve_lake
+from ingest.cli.options import existing_lake, lake_option, plural, resolve_lake
 from ingest.config import Config, load_config
 from ingest.logs import LEVELS, configure_logging
+
+if TYPE_CHECKING:
+    from ingest.lake.manifest import Manifest
 
 
 def operate_options(function):  # noqa: ANN001, ANN201 - a click decorator
@@ -27,12 +33,42 @@ def operate_options(function):  # noqa: ANN001, ANN201 - a click decorator
     return function
 
 
-def prepare(lake: Path | None, config_path: Path | None,
-            log_level: str | None) -> tuple[Path, Config]:
+def prepare(lake: Path | None, config_path: Path | None, log_level: str | None, *,
+            existing: bool = False, read_only: bool = False) -> tuple[Path, Config]:
+    """The lake and config of a command, with logging set up.
+
+    `existing`: the lake must be there already (a mistyped --lake is refused);
+    `read_only`: the command only reads, so the lake's log file is optional.
+    """
     config, _ = load_config(config_path)
     lake = resolve_lake(lake, Path(config.lake) if config.lake else None)
-    configure_logging(log_level or config.resources.log_level, lake)
+    if existing:
+        existing_lake(lake)
+    configure_logging(log_level or config.resources.log_level, lake,
+                      file_optional=read_only)
     return lake, config
+
+
+@dataclass(frozen=True)
+class LakeReader:
+    """What a dry run needs of a LakeWriter, with no lock and no writes: the lake
+    and its manifest (a read-only lake is fine)."""
+
+    lake: Path
+    manifest: Manifest
+
+
+@contextmanager
+def lake_access(lake: Path, read_only: bool) -> Iterator[Any]:
+    """A LakeWriter, or for a read-only command a LakeReader over the lake."""
+    from ingest.lake.manifest import Manifest
+    from ingest.lake.writer import LakeWriter
+
+    if read_only:
+        yield LakeReader(lake, Manifest.load(lake))
+        return
+    with LakeWriter(lake) as writer:
+        yield writer
 
 
 def emit(data: dict[str, Any], as_json: bool, text: str) -> None:
@@ -66,7 +102,7 @@ def performance(lake: Path | None, config_path: Path | None, log_level: str | No
     """
     from ingest.performance import performance_report
 
-    lake, _ = prepare(lake, config_path, log_level)
+    lake, _ = prepare(lake, config_path, log_level, existing=True, read_only=True)
     report = performance_report(lake)
     m, k = report["machine"], report["lake"]
     rate = lambda r: f"{r:,.0f} msg/s" if r else "not measured yet"  # noqa: E731
@@ -80,7 +116,7 @@ def performance(lake: Path | None, config_path: Path | None, log_level: str | No
     ]
     for layer, n in k["files"].items():
         per = k["bytes_per_message"].get(layer)
-        lines.append(f"  {layer}: {n} files, {size(k['bytes'].get(layer, 0))}"
+        lines.append(f"  {layer}: {plural(n, 'file')}, {size(k['bytes'].get(layer, 0))}"
                      + (f", {per:g} B/message" if per else ""))
     lines.append(f"  logs: {size(k['bytes'].get('logs', 0))}")
     lines.append(f"  compacted batches: {k['compacted_batches']}, raw cleaned up: "
@@ -106,13 +142,14 @@ def compact(lake: Path | None, config_path: Path | None, log_level: str | None,
     from ingest.lake.compact import compact_lake
     from ingest.lake.writer import LakeWriter
 
-    lake, _ = prepare(lake, config_path, log_level)
+    lake, _ = prepare(lake, config_path, log_level, existing=True)
     with LakeWriter(lake) as writer:
         s = compact_lake(writer)
     emit({"lake": str(lake), **s.to_json()}, as_json,
-         f"compacted {s.files_merged} files into {s.files_written} "
-         f"({s.rows:,} rows, {s.batches} batches): {s.files_before} -> "
-         f"{s.files_after} Parquet files in {s.seconds:.1f} s")
+         f"compacted {plural(s.files_merged, 'file')} into {s.files_written} "
+         f"({plural(s.rows, 'row')}, {plural(s.batches, 'batch', 'batches')}): "
+         f"{s.files_before} -> {plural(s.files_after, 'Parquet file')} in "
+         f"{s.seconds:.1f} s")
 
 
 @click.command()
@@ -128,20 +165,25 @@ def cleanup(lake: Path | None, config_path: Path | None, log_level: str | None,
     Example:
         walake cleanup --dry-run --days 30
     """
-    from ingest.lake.retention import cleanup_raw
+    from ingest.lake.manifest import Manifest
+    from ingest.lake.retention import cleanup_raw, plan_cleanup
     from ingest.lake.writer import LakeWriter
 
-    lake, config = prepare(lake, config_path, log_level)
+    lake, config = prepare(lake, config_path, log_level, existing=True,
+                           read_only=dry_run)
     days = days or config.resources.cleanup_old_files_days
-    with LakeWriter(lake) as writer:
-        plan = cleanup_raw(writer, days, dry_run=dry_run)
+    if dry_run:  # only reads: no lock, and a read-only lake is fine
+        plan = plan_cleanup(Manifest.load(lake), days)
+    else:
+        with LakeWriter(lake) as writer:
+            plan = cleanup_raw(writer, days)
     verb = "would remove" if dry_run else "removed"
-    lines = [f"{verb} {len(plan.due)} raw batch file(s) older than {days} days "
-             f"({size(plan.bytes)})"]
+    lines = [f"{verb} {plural(len(plan.due), 'raw batch file')} older than "
+             f"{plural(days, 'day')} ({size(plan.bytes)})"]
     lines += [f"  {f}" for f in plan.files] if dry_run else []
     if plan.waiting_for_compaction:
-        lines.append(f"kept {plan.waiting_for_compaction} old raw file(s) whose rows "
-                     "are not compacted yet (run `walake compact` first)")
+        lines.append(f"kept {plural(plan.waiting_for_compaction, 'old raw file')} "
+                     "whose rows are not compacted yet (run `walake compact` first)")
     emit({"lake": str(lake), **plan.to_json()}, as_json, "\n".join(lines))
 
 
@@ -162,11 +204,11 @@ def rebuild(lake: Path | None, config_path: Path | None, log_level: str | None,
         walake rebuild --timezone Europe/London
     """
     from ingest.lake.rebuild import rebuild_lake
-    from ingest.lake.writer import LakeWriter
 
-    lake, config = prepare(lake, config_path, log_level)
+    lake, config = prepare(lake, config_path, log_level, existing=True,
+                           read_only=dry_run)
     asked = timezone or config.source.timezone
-    with LakeWriter(lake) as writer:
+    with lake_access(lake, read_only=dry_run) as writer:
         # Each source in the zone the lake recorded for it, unless a zone is asked for
         context, moving = rebuild_zones(writer.manifest, asked)
         try:
@@ -184,15 +226,17 @@ def rebuild(lake: Path | None, config_path: Path | None, log_level: str | None,
                     writer.manifest.set_zone(key, context.tz.key)
             writer.manifest.save()
     verb = "can rebuild" if dry_run else "rebuilt"
-    lines = [f"{verb} {len(s.rebuilt)} batch(es); rows {s.rows_before:,} -> "
-             f"{s.rows_after:,}" if not dry_run else f"{verb} {len(s.rebuilt)} batch(es)"]
+    batches = plural(len(s.rebuilt), "batch", "batches")
+    lines = [f"{verb} {batches}; rows {s.rows_before:,} -> {s.rows_after:,}"
+             if not dry_run else f"{verb} {batches}"]
     if moving:
         lines.append(f"{'would move' if dry_run else 'moved'} "
                      f"{', '.join(sorted(k for ks in moving.values() for k in ks))} "
                      f"to {context.tz.key}")
     if s.skipped:
-        lines.append(f"could not rebuild {len(s.skipped)} batch(es); they keep their "
-                     "rows:")
+        lines.append(f"could not rebuild {plural(len(s.skipped), 'batch', 'batches')}"
+                     f"; {'it keeps its' if len(s.skipped) == 1 else 'they keep their'}"
+                     " rows:")
         lines += [f"  {b}: {why}" for b, why in s.skipped.items()]
     emit({"lake": str(lake), **s.to_json()}, as_json, "\n".join(lines))
     if s.skipped and not dry_run:
@@ -237,37 +281,54 @@ def rebuild_zones(manifest: Any, asked: str | None) -> tuple[Any, dict[str, list
 @click.command()
 @operate_options
 @click.option("--chat", help="Chat id (or exact chat name) to forget.")
-@click.option("--sender", help="Sender id (or exact sender name) to forget.")
+@click.option("--sender", help="Sender id: a phone number or JID, both forms go (or "
+              "an exact sender name).")
 @click.option("--allow-again", is_flag=True,
               help="Remove now, but let later pulls and imports bring it back.")
+@click.option("--dry-run", is_flag=True,
+              help="Only report what would be removed; change nothing.")
 def forget(lake: Path | None, config_path: Path | None, log_level: str | None,
            as_json: bool, chat: str | None, sender: str | None,
-           allow_again: bool) -> None:
+           allow_again: bool, dry_run: bool) -> None:
     """Remove a chat's or a person's messages from every layer of the lake.
 
-    Later pulls and imports skip them, unless --allow-again.
+    Every copy of those messages goes too, from any source. Later pulls and imports
+    skip them, unless --allow-again. A name that several chats or people share is
+    refused: pass the id.
 
     \b
     Examples:
         walake forget --chat 447700900010@s.whatsapp.net
+        walake forget --sender 447700900045 --dry-run
         walake forget --sender "Ana" --allow-again
     """
     from ingest.lake.forget import forget as forget_in
-    from ingest.lake.writer import LakeWriter
 
     if bool(chat) == bool(sender):
         raise click.UsageError("give exactly one of --chat or --sender")
-    lake, _ = prepare(lake, config_path, log_level)
+    lake, _ = prepare(lake, config_path, log_level, existing=True, read_only=dry_run)
     kind, value = ("chat", chat) if chat else ("sender", sender)
-    with LakeWriter(lake) as writer:
-        s = forget_in(writer, kind, value, allow_again=allow_again)
-    rows = ", ".join(f"{n:,} {layer} rows" for layer, n in s.rows.items()) or "no rows"
-    text = (f"forgot the {kind}: removed {rows}, {s.raw_records} raw records, "
-            f"{s.cursors} cursors, {s.log_lines} log lines; rewrote "
-            f"{s.files_rewritten} files. "
-            + ("Later pulls and imports skip it." if s.blocked
-               else "Later pulls may bring it back (--allow-again)."))
-    emit({"lake": str(lake), **s.to_json()}, as_json, text)
+    with lake_access(lake, read_only=dry_run) as writer:  # a dry run only reads
+        s = forget_in(writer, kind, value, allow_again=allow_again, dry_run=dry_run)
+    emit({"lake": str(lake), **s.to_json()}, as_json, forget_text(s))
+
+
+def forget_text(s: Any) -> str:
+    """What a forget removed, or with --dry-run what it would remove."""
+    rows = ", ".join(plural(n, f"{layer} row") for layer, n in s.rows.items())
+    head, remove, rewrite = (
+        (f"would forget the {s.kind}", "would remove", "would rewrite") if s.dry_run
+        else (f"forgot the {s.kind}", "removed", "rewrote"))
+    if s.dry_run:
+        after = "Dry run: nothing was changed."
+    elif s.blocked:
+        after = "Later pulls and imports skip it."
+    else:
+        after = "Later pulls may bring it back (--allow-again)."
+    return (f"{head}: {remove} {rows or 'no rows'}, "
+            f"{plural(s.raw_records, 'raw record')}, {plural(s.cursors, 'cursor')}, "
+            f"{plural(s.log_lines, 'log line')}; {rewrite} "
+            f"{plural(s.files_rewritten, 'file')}. {after}")
 
 
 def after_extract(lake: Path, config: Config) -> list[str]:
@@ -283,10 +344,11 @@ def after_extract(lake: Path, config: Config) -> list[str]:
     with LakeWriter(lake) as writer:
         if res.compress_old_data:
             s = compact_lake(writer)
-            notes.append(f"compacted {s.files_merged} files into {s.files_written}")
+            notes.append(f"compacted {plural(s.files_merged, 'file')} into "
+                         f"{s.files_written}")
         if res.auto_cleanup:
             plan = cleanup_raw(writer, res.cleanup_old_files_days)
-            notes.append(f"removed {len(plan.due)} old raw batch file(s)")
+            notes.append(f"removed {plural(len(plan.due), 'old raw batch file')}")
     return notes
 
 

@@ -10,7 +10,7 @@ import click
 import duckdb
 from rich.console import Console
 
-from ingest.cli.options import lake_option, resolve_lake
+from ingest.cli.options import REPLY_HOURS, THRESHOLD, lake_option, resolve_lake
 from ingest.config import load_config
 from ingest.errors import OutputPathInvalid
 from ingest.report import (
@@ -41,13 +41,13 @@ def scoring_options(function: Callable[..., Any]) -> Callable[..., Any]:
         "sql/keywords/).",
     )(function)
     function = click.option(
-        "--reply-hours", type=click.FloatRange(min=0), default=DEFAULT_REPLY_HOURS,
+        "--reply-hours", type=REPLY_HOURS, default=DEFAULT_REPLY_HOURS,
         show_default=True,
         help="An opportunity with no reply from me within this many hours is "
         "unanswered.",
     )(function)
     return click.option(
-        "--threshold", type=click.FloatRange(min=0), default=DEFAULT_THRESHOLD,
+        "--threshold", type=THRESHOLD, default=DEFAULT_THRESHOLD,
         show_default=True,
         help="Minimum score for a message to be an opportunity.",
     )(function)

@@ -3,12 +3,22 @@
 A privacy request is honoured completely: the rows go from every Parquet layer
 (messages, and alerts when a batch records them), the raw records that hold them go
 from the raw files, the chat's cursors and name go from the manifest, and log lines
-that mention them go from the lake's logs. New files are written first, one manifest
-save commits the change, then the old files are deleted and the previous manifest
-copy (manifest.json.bak) is overwritten; rerunning finishes an interrupted forget.
+that mention them go from the lake's logs. Every copy of a removed message goes too:
+rows of any source or layer with the same message_key (the `messages` view would
+show any one copy left). New files are written first, one manifest save commits the
+change, then the old files are deleted and the previous manifest copy
+(manifest.json.bak) is overwritten; rerunning finishes an interrupted forget. A dry
+run counts the same figures and changes nothing.
+
+Who is forgotten: a chat by its id, or by a name only one chat has. A sender given
+as a phone number or JID covers both forms the bridge stores (`447700900045` and
+`447700900045@s.whatsapp.net`, or `...@lid`); a sender given by a name that only
+one person (one id) has covers that person's id too. A name shared by several chats
+or people is refused (ForgetAmbiguous): the id must be given.
 
 The blocklist keeps forgotten chats and senders out of later pulls and imports. It
-stores only a hash of each identifier, so the lake no longer names them.
+stores only a hash of each identifier (every id form, and for a sender the display
+names only their rows carried), so the lake no longer names them.
 """
 
 from __future__ import annotations
@@ -16,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -44,6 +55,9 @@ FORGET_TAG = "f"
 LOGS_DIR = "logs"
 Kind = Literal["chat", "sender"]
 LOG_TEXT_MIN = 8  # bytes: shorter removed texts ("ok") would match unrelated log lines
+ID_DOMAINS = ("s.whatsapp.net", "lid")  # a person's JIDs; the bridge also stores bare
+SHOWN_MATCHES = 10
+_BLOCKLIST = {"chat": "chats", "sender": "senders"}
 
 
 class NothingToForget(IngestError):
@@ -59,6 +73,25 @@ class NothingToForget(IngestError):
         )
 
 
+class ForgetAmbiguous(IngestError):
+    """A name that more than one chat, or more than one person, has."""
+
+    def __init__(self, kind: str, value: str, matches: list[tuple[str, int]]) -> None:
+        self.matches = matches
+        shown = ", ".join(f"{i} ({_messages(n)})" for i, n in matches[:SHOWN_MATCHES])
+        more = len(matches) - SHOWN_MATCHES
+        super().__init__(
+            f"\"{value}\" matches {len(matches)} {kind}s: {shown}"
+            + (f" and {more} more" if more > 0 else "")
+            + f". Nothing was changed. Pass the {kind} id instead, e.g. "
+            f"walake forget --{kind} {matches[0][0]}"
+        )
+
+
+def _messages(n: int) -> str:
+    return f"{n:,} message" + ("" if n == 1 else "s")
+
+
 @dataclass
 class ForgetSummary:
     kind: str
@@ -71,6 +104,7 @@ class ForgetSummary:
     imports: int = 0
     log_lines: int = 0
     blocked: bool = False
+    dry_run: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -80,123 +114,314 @@ def hashed(value: str) -> str:
     return hashlib.blake2b(value.encode("utf-8"), digest_size=16).hexdigest()
 
 
+# Sender ids: a phone number, or a JID of it
+
+
+USER_PART = r"^\+?(\d+)(?::\d+)?(?:@(?:s\.whatsapp\.net|lid))?$"
+
+
+def user_part(sender: str) -> str | None:
+    """The bare user part of a phone number or person JID (`+447700900045`,
+    `447700900045@s.whatsapp.net`, `...:3@lid`), or None when `sender` is neither."""
+    found = re.match(USER_PART, sender.strip())
+    return found.group(1) if found else None
+
+
+def id_forms(sender: str) -> set[str]:
+    """Every form the sources store one person's id in: bare and as a JID."""
+    user = user_part(sender)
+    if user is None:
+        return {sender}
+    domain = sender.strip().partition("@")[2]
+    domains = [domain] if domain else list(ID_DOMAINS)
+    return {sender, user, *(f"{user}@{d}" for d in domains)}
+
+
+def person_of(sender_id: str) -> str:
+    return user_part(sender_id) or sender_id
+
+
+# Who and what is forgotten (read only: nothing is written before this is settled)
+
+
+def _identities(lake: Path, manifest: Manifest, kind: Kind, value: str) -> set[str]:
+    """The identifiers to match; ForgetAmbiguous when a name stands for several."""
+    if kind == "chat":
+        return _chat_ids(lake, manifest, value)
+    return _sender_ids(lake, manifest, value)
+
+
+def _chat_ids(lake: Path, manifest: Manifest, value: str) -> set[str]:
+    chats = manifest.data["chats"]
+    if value in chats:
+        return {value}
+    named = sorted(c for c, info in chats.items() if info.get("name") == value)
+    if len(named) > 1:
+        counts = _message_counts(lake, manifest, "chat_id", {c: c for c in named})
+        raise ForgetAmbiguous("chat", value, [(c, counts[c]) for c in named])
+    return {value, *named}
+
+
+def _sender_ids(lake: Path, manifest: Manifest, value: str) -> set[str]:
+    if user_part(value) is not None:
+        return id_forms(value)
+    named: set[str] = set()
+    for frame in _narrow(lake, manifest, ["messages"], ["sender_id", "sender_name"]):
+        hit = frame.filter(pl.col("sender_name") == value)
+        named.update(hit["sender_id"].drop_nulls())
+    persons = sorted({person_of(s) for s in named})
+    if len(persons) > 1:
+        forms = {form: p for p in persons for form in id_forms(p) | {p}}
+        counts = _message_counts(lake, manifest, "sender_id", forms)
+        raise ForgetAmbiguous("sender", value, [(p, counts[p]) for p in persons])
+    return {value}.union(*(id_forms(p) for p in persons))
+
+
+def _narrow(
+    lake: Path, manifest: Manifest, layers: list[str], columns: list[str]
+) -> Iterator[pl.DataFrame]:
+    """Each recorded file of `layers`, with just `columns` (null where it lacks one)."""
+    for layer in layers:
+        for relative in files_by_layer(manifest, layer):
+            path = lake / relative
+            schema = pl.read_parquet_schema(path)
+            frame = pl.read_parquet(path, columns=[c for c in columns if c in schema])
+            missing = [c for c in columns if c not in schema]
+            yield frame.with_columns(pl.lit(None, pl.String).alias(c) for c in missing)
+
+
+def _message_counts(
+    lake: Path, manifest: Manifest, column: str, groups: dict[str, str]
+) -> dict[str, int]:
+    """Distinct messages per group; `groups` maps values of `column` to their group."""
+    keys: dict[str, set[str]] = {g: set() for g in groups.values()}
+    wanted = pl.Series(list(groups), dtype=pl.String)
+    for frame in _narrow(lake, manifest, ["messages"], ["message_key", column]):
+        for key, value in frame.filter(pl.col(column).is_in(wanted)).iter_rows():
+            keys[groups[value]].add(key)
+    return {g: len(k) for g, k in keys.items()}
+
+
+def _forgotten_keys(
+    lake: Path, manifest: Manifest, kind: Kind, ids: set[str]
+) -> set[str]:
+    """The message_keys of the rows forgotten, in any layer: every copy of them goes."""
+    keys: set[str] = set()
+    columns = ["message_key", "chat_id", "sender_id", "sender_name"]
+    for frame in _narrow(lake, manifest, data_layers(manifest), columns):
+        mask = _row_mask(frame, kind, ids)
+        if mask is not None:
+            keys.update(frame.filter(mask)["message_key"].drop_nulls())
+    return keys
+
+
+def _names_to_block(
+    lake: Path, manifest: Manifest, keys: set[str], ids: set[str]
+) -> set[str]:
+    """Display names that only the forgotten rows carry.
+
+    MCP rows of a contact hold their name alone (no sender id), so later pulls are
+    kept out by it; a name someone else in the lake has is not blocked."""
+    gone: set[str] = set()
+    kept: set[str] = set()
+    wanted = pl.Series(list(keys), dtype=pl.String)
+    listed = pl.Series(list(ids), dtype=pl.String)
+    columns = ["message_key", "sender_id", "sender_name"]
+    for frame in _narrow(lake, manifest, data_layers(manifest), columns):
+        named = frame.filter(pl.col("sender_name").is_not_null())
+        hit = (pl.col("message_key").is_in(wanted).fill_null(False)
+               | pl.col("sender_id").is_in(listed).fill_null(False)
+               | pl.col("sender_name").is_in(listed))
+        gone.update(named.filter(hit)["sender_name"])
+        kept.update(named.filter(~hit)["sender_name"])
+    return gone - kept
+
+
 # The forget itself
 
 
+@dataclass
+class _Run:
+    """One forget: what it matches, and what it has found to remove so far."""
+
+    lake: Path
+    manifest: Manifest
+    kind: Kind
+    value: str  # as given
+    ids: set[str]
+    keys: set[str]  # message_keys of every forgotten row: all copies go
+    dry_run: bool
+    swaps: list[tuple[str, str, str | None]] = field(default_factory=list)
+    texts: set[str] = field(default_factory=set)
+    names: dict[str, set[str]] = field(default_factory=dict)  # chat -> senders' names
+    counts: dict[str, int] = field(default_factory=dict)  # batch -> rows it keeps
+    redacted: set[str] = field(default_factory=set)
+
+    def replace(self, layer: str, relative: str, suffix: str, write: Any) -> None:
+        """Record that `relative` is rewritten; write its new file unless dry run."""
+        target = None
+        if not self.dry_run:
+            target = _fresh(self.manifest, relative, suffix)
+            write(self.lake, target)
+        self.swaps.append((layer, relative, target))
+
+
 def forget(
-    writer: Any, kind: Kind, value: str, *, allow_again: bool = False
+    writer: Any, kind: Kind, value: str, *, allow_again: bool = False,
+    dry_run: bool = False,
 ) -> ForgetSummary:
-    """Remove every trace of the chat or sender `value`; safe to rerun."""
+    """Remove every trace of the chat or sender `value`; safe to rerun.
+
+    `dry_run` counts what would be removed and changes nothing (files, manifest,
+    blocklist and logs stay as they are)."""
     manifest: Manifest = writer.manifest
     lake: Path = writer.lake
-    ids = _identities(manifest, kind, value)
-    summary = ForgetSummary(kind=kind, blocked=not allow_again)
+    ids = _identities(lake, manifest, kind, value)
+    keys = _forgotten_keys(lake, manifest, kind, ids)
+    run = _Run(lake, manifest, kind, value, ids, keys, dry_run)
+    summary = ForgetSummary(kind=kind, blocked=not allow_again, dry_run=dry_run)
 
     # Step 1: new files without the forgotten rows and raw records
-    swaps: list[tuple[str, str, str]] = []  # layer, old, new
-    removed_texts: set[str] = set()
-    removed_keys: set[str] = set()
-    removed_names: dict[str, set[str]] = {}  # chat id -> forgotten senders' names
-    counts: dict[str, int] = {}
-    for layer in data_layers(manifest):
-        for relative in files_by_layer(manifest, layer):
-            frame = read_parquet(lake, relative)
-            mask = _row_mask(frame, kind, ids)
-            hits = int(mask.sum()) if mask is not None else 0
-            if not hits:
-                continue
-            gone = frame.filter(mask)
-            if "text" in frame.columns:
-                removed_texts.update(t for t in gone["text"] if t)
-            if "message_key" in frame.columns:
-                removed_keys.update(k for k in gone["message_key"] if k)
-            if kind == "sender" and "chat_id" in frame.columns:
-                for column in ("sender_id", "sender_name"):
-                    if column in frame.columns:
-                        for chat_id, name in gone.select("chat_id", column).iter_rows():
-                            if chat_id and name:
-                                removed_names.setdefault(chat_id, set()).add(name)
-            kept = frame.filter(~mask)
-            target = _fresh(manifest, relative, ".parquet")
-            write_frame(lake, target, kept)
-            swaps.append((layer, relative, target))
-            summary.rows[layer] = summary.rows.get(layer, 0) + hits
-            if layer == "messages":
-                for batch_id, n in kept.group_by("batch_id").len().iter_rows():
-                    counts[batch_id] = n
-                for batch_id in gone["batch_id"].unique():
-                    counts.setdefault(batch_id, 0)
-
-    # Raw records: decided one by one, by the chat they belong to or the rows they hold
-    id_needles = [_escaped(i) for i in ids]
-    text_needles = _text_needles(removed_texts)
-    match = RawMatch(kind, ids, removed_keys, removed_names, _decode_context(manifest))
-    known = bool(swaps) or _mentioned(manifest, ids)
-    raw_plan: list[tuple[str, list[str], list[bytes], int, bool]] = []
-    redacted: set[str] = set()
-
-    def write_raw(relative, batches, kept_lines, dropped, precise) -> None:  # noqa: ANN001
-        target = _fresh(manifest, relative, ".jsonl.zst")
-        write_raw_lines(lake, target, kept_lines)
-        swaps.append((RAW_LAYER, relative, target))
-        summary.raw_records += dropped
-        # A chat's records go whole: the rest still give back the other chats' rows.
-        # A sender's records hold other people's messages too: no rebuild from them.
-        if kind == "sender" or not precise:
-            redacted.update(batches)
-
-    for relative, batches in files_by_layer(manifest, RAW_LAYER).items():
-        info = manifest.batches[batches[0]]
-        lines = read_raw_lines(lake, relative)
-        hits, precise = match.hits(lines, info)
-        dropped = sum(hits)
-        if dropped:
-            kept_lines = [line for line, hit in zip(lines, hits, strict=True) if not hit]
-            if known:  # written at once: the raw layer is never all in memory
-                write_raw(relative, batches, kept_lines, dropped, precise)
-            else:
-                raw_plan.append((relative, batches, kept_lines, dropped, precise))
-    if not known and not raw_plan:
-        # A rerun after an interrupted forget still scrubs the .bak copy and logs
-        listed = manifest.data["blocklist"]["chats" if kind == "chat" else "senders"]
-        if hashed(value) not in listed and not allow_again:
-            raise NothingToForget(kind, value)  # before anything was written
-    for planned in raw_plan:
-        write_raw(*planned)
+    _forget_rows(run, summary)
+    _forget_raw(run, summary, allow_again)
+    needles = _log_needles(ids, run.texts)
+    summary.files_rewritten = len(run.swaps)
+    summary.batches_touched = len(_touched(manifest, run.swaps))
+    if dry_run:
+        _count_state(manifest, kind, ids, summary)
+        summary.log_lines = _scrub_logs(lake, needles, apply=False)
+        return summary
     crash_point("forget_written")
 
     # Step 2: the commit point
-    touched: set[str] = set()
-    for layer, old, new in swaps:
-        for batch_id, info in manifest.batches.items():
-            if info.get("files", {}).get(layer) == old:
-                info["files"][layer] = new
-                touched.add(batch_id)
-                if layer == "messages" and info.get("compacted_into"):
-                    info["compacted_into"] = new
-    for batch_id, n in counts.items():
-        manifest.batches[batch_id]["rows"] = n
-    for batch_id in redacted:
-        manifest.batches[batch_id]["raw_redacted"] = True
-    if kind == "chat":
-        _drop_chat_state(manifest, ids, summary)
-    _drop_imports(manifest, id_needles, summary)
-    _update_blocklist(manifest, kind, ids, allow_again)
-    summary.files_rewritten = len(swaps)
-    summary.batches_touched = len(touched)
-    now = datetime.now(UTC).isoformat()
-    manifest.record_run({"command": "forget", "finished_at": now, "status": "ok",
-                         **{k: v for k, v in summary.to_json().items()}})
-    manifest.save()
+    blocked = ids | (_names_to_block(lake, manifest, run.keys, ids)
+                     if kind == "sender" else set())
+    _commit(run, summary, blocked, allow_again)
     crash_point("forget_recorded")
 
     # Step 3: old files, the previous manifest copy and log lines
-    delete_unreferenced(lake, manifest, [old for _, old, _ in swaps])
+    delete_unreferenced(lake, manifest, [old for _, old, _ in run.swaps])
     manifest.save()  # the .bak copy now holds the forgotten state too
-    # Log lines: the ids, and texts long enough not to match unrelated lines
-    long_texts = [n for n in text_needles if len(n) >= LOG_TEXT_MIN]
-    summary.log_lines = _scrub_logs(lake, id_needles + long_texts)
+    summary.log_lines = _scrub_logs(lake, needles)
     return summary
+
+
+def _forget_rows(run: _Run, summary: ForgetSummary) -> None:
+    """Parquet: rows of the chat or sender, and every copy of them (same key)."""
+    for layer in data_layers(run.manifest):
+        for relative in files_by_layer(run.manifest, layer):
+            frame = read_parquet(run.lake, relative)
+            mask = _row_mask(frame, run.kind, run.ids)
+            if "message_key" in frame.columns and run.keys:
+                copies = frame["message_key"].is_in(list(run.keys)).fill_null(False)
+                mask = copies if mask is None else mask | copies
+            hits = int(mask.sum()) if mask is not None else 0
+            if not hits:
+                continue
+            _note_removed(run, frame.filter(mask))
+            kept = frame.filter(~mask)
+            run.replace(layer, relative, ".parquet",
+                        lambda lake, target, kept=kept: write_frame(lake, target, kept))
+            summary.rows[layer] = summary.rows.get(layer, 0) + hits
+            if layer == "messages":
+                for batch_id, n in kept.group_by("batch_id").len().iter_rows():
+                    run.counts[batch_id] = n
+                for batch_id in frame.filter(mask)["batch_id"].unique():
+                    run.counts.setdefault(batch_id, 0)
+
+
+def _note_removed(run: _Run, gone: pl.DataFrame) -> None:
+    """What the raw records and logs are matched by: texts, and senders' names."""
+    if "text" in gone.columns:
+        run.texts.update(t for t in gone["text"] if t)
+    if run.kind != "sender" or "chat_id" not in gone.columns:
+        return
+    for column in ("sender_id", "sender_name"):
+        if column in gone.columns:
+            for chat_id, name in gone.select("chat_id", column).iter_rows():
+                if chat_id and name:
+                    run.names.setdefault(chat_id, set()).add(name)
+
+
+def _forget_raw(run: _Run, summary: ForgetSummary, allow_again: bool) -> None:
+    """Raw records: decided one by one, by their chat or the rows they hold."""
+    manifest = run.manifest
+    match = RawMatch(run.kind, run.ids, run.keys, run.names, _decode_context(manifest))
+    known = bool(run.swaps) or (run.kind == "chat" and _mentioned(manifest, run.ids))
+    plan: list[tuple[str, list[str], list[bytes], int, bool]] = []
+
+    def write_raw(relative, batches, kept_lines, dropped, precise) -> None:  # noqa: ANN001
+        run.replace(RAW_LAYER, relative, ".jsonl.zst",
+                    lambda lake, target: write_raw_lines(lake, target, kept_lines))
+        summary.raw_records += dropped
+        # A chat's records go whole: the rest still give back the other chats' rows.
+        # A sender's records hold other people's messages too: no rebuild from them.
+        if run.kind == "sender" or not precise:
+            run.redacted.update(batches)
+
+    for relative, batches in files_by_layer(manifest, RAW_LAYER).items():
+        lines = read_raw_lines(run.lake, relative)
+        hits, precise = match.hits(lines, manifest.batches[batches[0]])
+        dropped = sum(hits)
+        if dropped:
+            kept_lines = [ln for ln, hit in zip(lines, hits, strict=True) if not hit]
+            if known:  # written at once: the raw layer is never all in memory
+                write_raw(relative, batches, kept_lines, dropped, precise)
+            else:
+                plan.append((relative, batches, kept_lines, dropped, precise))
+    if not known and not plan:
+        # A rerun after an interrupted forget still scrubs the .bak copy and logs
+        listed = manifest.data["blocklist"][_BLOCKLIST[run.kind]]
+        if not any(hashed(i) in listed for i in run.ids) and not allow_again:
+            raise NothingToForget(run.kind, run.value)  # nothing written yet
+    for planned in plan:
+        write_raw(*planned)
+
+
+def _touched(manifest: Manifest, swaps: list[tuple[str, str, str | None]]) -> set[str]:
+    olds = {(layer, old) for layer, old, _ in swaps}
+    return {batch_id for batch_id, info in manifest.batches.items()
+            if any((layer, f) in olds for layer, f in info.get("files", {}).items())}
+
+
+def _commit(run: _Run, summary: ForgetSummary, blocked: set[str], allow: bool) -> None:
+    """One manifest save: the new files, the chat's state gone, the blocklist."""
+    manifest = run.manifest
+    for layer, old, new in run.swaps:
+        for info in manifest.batches.values():
+            if info.get("files", {}).get(layer) == old:
+                info["files"][layer] = new
+                if layer == "messages" and info.get("compacted_into"):
+                    info["compacted_into"] = new
+    for batch_id, n in run.counts.items():
+        manifest.batches[batch_id]["rows"] = n
+    for batch_id in run.redacted:
+        manifest.batches[batch_id]["raw_redacted"] = True
+    if run.kind == "chat":
+        _drop_chat_state(manifest, run.ids, summary)
+    _drop_imports(manifest, [_escaped(i) for i in run.ids], summary)
+    _update_blocklist(manifest, run.kind, blocked, allow)
+    now = datetime.now(UTC).isoformat()
+    manifest.record_run({"command": "forget", "finished_at": now, "status": "ok",
+                         **summary.to_json()})
+    manifest.save()
+
+
+def _count_state(
+    manifest: Manifest, kind: Kind, ids: set[str], summary: ForgetSummary
+) -> None:
+    """The dry run's figures for the manifest: counted on a copy, which is dropped."""
+    data = msgspec.json.decode(msgspec.json.encode(manifest.data))
+    copy = Manifest(manifest.lake, data)
+    if kind == "chat":
+        _drop_chat_state(copy, ids, summary)
+    _drop_imports(copy, [_escaped(i) for i in ids], summary)
+
+
+def _log_needles(ids: set[str], texts: set[str]) -> list[bytes]:
+    """Log lines go by the ids, and by texts long enough not to match other lines."""
+    long_texts = [n for n in _text_needles(texts) if len(n) >= LOG_TEXT_MIN]
+    return [_escaped(i) for i in ids] + long_texts
 
 
 def _decode_context(manifest: Manifest) -> Any:
@@ -245,10 +470,14 @@ class RawMatch:
                 log.warning("raw records of a %s batch cannot be decoded (%s); "
                             "matching the sender by name", source, exc)
             else:
-                return [any(key in self.removed_keys or sid in self.ids
+                return [any(key in self.removed_keys or self._is_sender(sid)
                             or name in self.ids for key, sid, name in rows)
                         for rows in per_line], True
         return [self._line_names_sender(line) for line in lines], False
+
+    def _is_sender(self, sender_id: str | None) -> bool:
+        return bool(sender_id) and (sender_id in self.ids
+                                    or person_of(sender_id) in self.ids)
 
     def _chat_hits(self, lines: list[bytes]) -> tuple[list[bool], bool]:
         hits, precise = [], True
@@ -271,7 +500,7 @@ class RawMatch:
             pattern = _pattern([_escaped(i) for i in self.ids])
             return bool(pattern is not None and pattern.search(line))
         if record.get("chat_jid") is not None:  # a store row
-            return record.get("sender") in self.ids
+            return self._is_sender(record.get("sender"))
         names = set(self.ids) | self.removed_names.get(record.get("chat_id") or "", set())
         first = (record.get("lines") or [""])[0]
         if not isinstance(first, str):
@@ -287,15 +516,6 @@ def _decoded(line: bytes) -> Any:
         return None
 
 
-def _identities(manifest: Manifest, kind: Kind, value: str) -> set[str]:
-    """The identifiers to match: the value, and for a chat the ids named `value`."""
-    ids = {value}
-    if kind == "chat":
-        ids.update(c for c, info in manifest.data["chats"].items()
-                   if info.get("name") == value)
-    return ids
-
-
 def _row_mask(frame: pl.DataFrame, kind: Kind, ids: set[str]) -> pl.Series | None:
     wanted = list(ids)
     if kind == "chat":
@@ -305,8 +525,11 @@ def _row_mask(frame: pl.DataFrame, kind: Kind, ids: set[str]) -> pl.Series | Non
     columns = [c for c in ("sender_id", "sender_name") if c in frame.columns]
     if not columns:
         return None
-    expr = pl.any_horizontal([pl.col(c).is_in(wanted).fill_null(False) for c in columns])
-    return frame.select(expr.alias("hit"))["hit"]
+    hits = [pl.col(c).is_in(wanted).fill_null(False) for c in columns]
+    if "sender_id" in columns:  # any stored form: 447700900045, ...@s.whatsapp.net
+        user = pl.col("sender_id").str.extract(USER_PART, 1)
+        hits.append(user.is_in(wanted).fill_null(False))
+    return frame.select(pl.any_horizontal(hits).alias("hit"))["hit"]
 
 
 def _fresh(manifest: Manifest, relative: str, suffix: str) -> str:
@@ -372,8 +595,9 @@ def _update_blocklist(manifest: Manifest, kind: Kind, ids: set[str], allow: bool
             listed[hashed(value)] = {"at": datetime.now(UTC).isoformat()}
 
 
-def _scrub_logs(lake: Path, needles: list[bytes]) -> int:
-    """Drop the log lines that mention a forgotten id or text; lines dropped."""
+def _scrub_logs(lake: Path, needles: list[bytes], apply: bool = True) -> int:
+    """Drop the log lines that mention a forgotten id or text; lines dropped (or that
+    would be, unless `apply`)."""
     pattern = _pattern(needles)
     folder = lake / LOGS_DIR
     if pattern is None or not folder.exists():
@@ -388,7 +612,8 @@ def _scrub_logs(lake: Path, needles: list[bytes]) -> int:
         kept = [line for line in lines if not pattern.search(line)]
         if len(kept) != len(lines):
             dropped += len(lines) - len(kept)
-            write_bytes_atomic(path, b"".join(kept))
+            if apply:
+                write_bytes_atomic(path, b"".join(kept))
     return dropped
 
 
@@ -404,7 +629,7 @@ def without_blocked(manifest: Manifest, batch: Any) -> Any:
 
     def row_blocked(row: dict) -> bool:
         return (hashed(row.get("chat_id") or "") in chats
-                or hashed(row.get("sender_id") or "") in senders
+                or _sender_blocked(row.get("sender_id"), senders)
                 or hashed(row.get("sender_name") or "") in senders)
 
     batch.rows = [r for r in batch.rows if not row_blocked(r)]
@@ -439,8 +664,18 @@ def _not_blocked(frame: pl.DataFrame, chats: dict, senders: dict) -> pl.Expr:
             lambda v: hashed(v) in listed, return_dtype=pl.Boolean
         )
 
-    return ~(hit("chat_id", chats) | hit("sender_id", senders)
-             | hit("sender_name", senders))
+    sender = pl.col("sender_id").fill_null("").map_elements(
+        lambda v: _sender_blocked(v, senders), return_dtype=pl.Boolean
+    )
+    return ~(hit("chat_id", chats) | sender | hit("sender_name", senders))
+
+
+def _sender_blocked(sender_id: str | None, senders: dict) -> bool:
+    """Whether a sender id is blocked, in whichever form it was stored or given:
+    forgetting `447700900045` keeps out `447700900045@s.whatsapp.net` and back."""
+    if not sender_id or not senders:
+        return False
+    return hashed(sender_id) in senders or hashed(person_of(sender_id)) in senders
 
 
 def _raw_without(record: Any, chats: dict, senders: dict) -> Any:
@@ -454,7 +689,7 @@ def _raw_without(record: Any, chats: dict, senders: dict) -> Any:
         for line in record.splitlines():
             row = msgspec.json.decode(line) if line.strip() else {}
             if (hashed(row.get("chat_jid") or "") in chats
-                    or hashed(row.get("sender") or "") in senders):
+                    or _sender_blocked(row.get("sender"), senders)):
                 continue
             kept.append(line)
         return b"\n".join(kept) + b"\n" if kept else None
@@ -468,7 +703,7 @@ def _raw_without(record: Any, chats: dict, senders: dict) -> Any:
         from ingest.lake.rebuild import RebuildContext, _mcp_rows
 
         rows, _, _ = _mcp_rows(record, RebuildContext(ZoneInfo("UTC"), {}))
-        if any(hashed(r.get("sender_id") or "") in senders
+        if any(_sender_blocked(r.get("sender_id"), senders)
                or hashed(r.get("sender_name") or "") in senders for r in rows):
             return None
     # Export records (lines of the file) never reach here with a forgotten sender:
