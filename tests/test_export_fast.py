@@ -173,7 +173,7 @@ def test_landed_lake_equals_reference_landing(
 
 
 def test_forgotten_chat_stays_out_of_the_raw_layer(tmp_path: Path) -> None:
-    from ingest.lake.forget import hashed
+    from ingest.lake.blocklist import hashed
     from ingest.lake.writer import LakeWriter
 
     path = tmp_path / "WhatsApp Chat with Kiln.txt"

@@ -231,7 +231,7 @@ class LakeWriter:
         manifest = self.manifest
         if manifest.data.get("blocklist", {}).get("chats") or \
                 manifest.data.get("blocklist", {}).get("senders"):
-            from ingest.lake.forget import without_blocked  # chats forgotten on request
+            from ingest.lake.blocklist import without_blocked  # forgotten on request
 
             batch = without_blocked(manifest, batch)
         rows = batch.row_count

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 import msgspec
 import polars as pl
 
-from ingest.lake.forget import unblocked_rows
+from ingest.lake.blocklist import unblocked_rows
 from ingest.lake.writer import CursorMove, LakeWriter, PendingBatch
 from ingest.schema import SOURCE_COLUMNS
 from ingest.sources.export.archive import ExportFile
