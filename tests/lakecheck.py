@@ -9,10 +9,22 @@ import sys
 from pathlib import Path
 
 import duckdb
+from click.testing import CliRunner
 
+from ingest.cli import cli
 from ingest.lake.manifest import Manifest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def invoke(*args: str) -> object:
+    return CliRunner().invoke(cli, list(args))
+
+
+def no_traceback(result: object) -> None:
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), \
+        result.exception
 
 
 def store_counts(store: Path, include_status: bool = False) -> dict[str, int]:

@@ -12,9 +12,9 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from lakecheck import invoke, no_traceback
 
-from ingest.cli import _register, cli, os_error_message
+from ingest.cli import _register, os_error_message
 from ingest.cli.estimate_view import basis_sentence
 from ingest.cli.monitor import summary_line
 from ingest.cli.options import duration, plural
@@ -26,16 +26,6 @@ _register()
 STORE_HINT = ("Pass the bridge's messages.db (whatsapp-mcp/whatsapp-bridge/store/"
               "messages.db), or create a sample one with 'walake demo --store PATH' "
               "(PATH must not exist yet).")
-
-
-def invoke(*args: str) -> object:
-    return CliRunner().invoke(cli, list(args))
-
-
-def no_traceback(result: object) -> None:
-    assert "Traceback" not in result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), \
-        result.exception
 
 
 @pytest.fixture(scope="module")

@@ -24,11 +24,10 @@ from pathlib import Path
 
 import psutil
 import pytest
-from click.testing import CliRunner
-from lakecheck import ROOT, walake
+from lakecheck import ROOT, invoke, no_traceback, walake
 from rich.console import Console
 
-from ingest.cli import _register, cli
+from ingest.cli import _register
 from ingest.demo.store import generate_store
 from ingest.terminal import visible
 
@@ -40,16 +39,6 @@ CHAT = "ctrl\x07\x1b[31mred"
 SENDER = "Ana\x1b[1m"
 TEXT = "\x1b]0;pwned\x07\x1b[2J urgent startup funding asap \u202e\x9b\x7f"
 RAW = ("\x1b", "\x07", "\u202e", "\x9b", "\x7f")
-
-
-def invoke(*args: str) -> object:
-    return CliRunner().invoke(cli, list(args))
-
-
-def no_traceback(result: object) -> None:
-    assert "Traceback" not in result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), \
-        result.exception
 
 
 @pytest.fixture(scope="module")
