@@ -303,7 +303,7 @@ async def _whole_second(
 ) -> tuple[list[dict], list[dict]]:
     """Every row of one second from a server whose pages are capped.
 
-    TODO(#8): a sub-page cut off here is not end-checked like `_one_window`'s pages
+    TODO(#2): a sub-page cut off here is not end-checked like `_one_window`'s pages
     (only seconds with more rows than a page reach this path).
     """
     rows: list[dict] = []

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -59,6 +59,11 @@ class NotRebuildable(IngestError):
     """A batch's raw records cannot be turned back into rows; the message says why."""
 
 
+class NoRebuildRecord(NotRebuildable):
+    """The lake does not record what a batch's rebuild needs (e.g. an export
+    imported before imports recorded their parse); no decoder fix helps."""
+
+
 @dataclass(frozen=True)
 class RebuildContext:
     tz: ZoneInfo  # the zone of sources with none of their own in `zones`
@@ -66,9 +71,11 @@ class RebuildContext:
     # Batch source ("mcp", "bridge") -> the zone its rows were read in (the zone
     # the manifest records for it; ingest/sources/factory.py lake_zone)
     zones: dict[str, ZoneInfo] = field(default_factory=dict)
+    # File sha256 -> the manifest's import record (exports: how the file was parsed)
+    imports: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def for_source(self, source: str) -> RebuildContext:
-        return RebuildContext(self.zones.get(source, self.tz), self.chat_names, self.zones)
+        return replace(self, tz=self.zones.get(source, self.tz))
 
 
 # Source name -> function(raw lines, batch info, context) -> rows (dicts with keys)
@@ -83,11 +90,7 @@ RecordRows = list[list[tuple[str | None, str | None, str | None]]]
 RecordDecoder = Callable[[list[bytes], dict[str, Any], RebuildContext], RecordRows]
 RECORD_DECODERS: dict[str, RecordDecoder] = {}
 # Sources known not to be rebuildable yet, with the reason shown to the user.
-NOT_SUPPORTED: dict[str, str] = {
-    # TODO(#7): the export parser decides the date layout from the whole file, so a
-    # batch's lines alone cannot be re-parsed reliably; re-import the export instead.
-    "export": "export batches are re-derived by importing the export file again",
-}
+NOT_SUPPORTED: dict[str, str] = {}
 
 
 def register(
@@ -149,6 +152,8 @@ def rebuild_lake(
     manifest = writer.manifest
     assert manifest is not None, "use LakeWriter as a context manager"
     lake = writer.lake
+    if not context.imports:
+        context = replace(context, imports=manifest.data.get("imports") or {})
     summary = RebuildSummary(dry_run=dry_run)
     candidates = _candidates(manifest, summary)
     owners = files_by_layer(manifest, "messages")
@@ -371,6 +376,8 @@ def _rebuilt_rows(
         raise NotRebuildable(f"its raw file cannot be read: {exc}") from exc
     try:
         made = REBUILDERS[info["source"]](lines, info, context.for_source(info["source"]))
+    except NoRebuildRecord:
+        raise
     except NotRebuildable as exc:
         raise NotRebuildable(
             f"{exc}; it keeps its current rows (fix the decoder, then rebuild again)"
@@ -525,5 +532,17 @@ def bridge_record_rows(
             for line in lines]
 
 
+# Exports: one raw record per message, its file lines (ingest/sources/export/rebuild.py)
+
+
+def rebuild_export(
+    lines: list[bytes], info: dict[str, Any], context: RebuildContext
+) -> pl.DataFrame:
+    from ingest.sources.export.rebuild import rebuild_export as rebuild
+
+    return rebuild(lines, info, context)
+
+
 register("mcp", rebuild_mcp, mcp_record_rows)
+register("export", rebuild_export)
 register("bridge", rebuild_bridge, bridge_record_rows)

@@ -86,6 +86,9 @@ class FastParsed:
     unplaced: list[Unplaced] = field(default_factory=list)
     bom: bool = False
     crlf: bool = False
+    # As `ParsedExport.system_lines` and `ParsedExport.first_lines`
+    system_lines: list[int] = field(default_factory=list)
+    first_lines: dict[str, int] = field(default_factory=dict)
 
     @property
     def authors(self) -> list[str]:
@@ -240,8 +243,10 @@ def _parse_frame(name, frame, lines, dialect, date_order, members):
         .alias("line_count"),
     ).join(conts, on="mid", how="left", maintain_order="left")
     del conts
-    messages = _classify(heads, line_frame["line"], members)
-    return FastParsed(name, dialect, order, messages, line_frame, unplaced)
+    first_lines: dict[str, int] = {}
+    messages, system_lines = _classify(heads, line_frame["line"], members, first_lines)
+    return FastParsed(name, dialect, order, messages, line_frame, unplaced,
+                      system_lines=system_lines, first_lines=first_lines)
 
 
 def _clean(body: pl.Series) -> pl.Series:
@@ -270,14 +275,18 @@ EXTRACT_ROWS = 200_000
 
 
 def _classify(
-    heads: pl.DataFrame, lines: pl.Series, members: set[str] | None
-) -> pl.DataFrame:
-    """Message columns: the plain majority column-wise, the rest by the reference.
+    heads: pl.DataFrame,
+    lines: pl.Series,
+    members: set[str] | None,
+    registered: dict[str, int],
+) -> tuple[pl.DataFrame, list[str]]:
+    """Message columns: the plain majority column-wise, the rest by the reference,
+    and the lines of the messages `_reclassify_authors` turned into system lines.
 
     Slices of CLASSIFY_ROWS messages keep the intermediate columns small; the
-    reference's author cache state ('known') is carried from slice to slice.
+    reference's author cache state ('known') is carried from slice to slice in
+    `registered` (candidate -> the line it entered the cache at).
     """
-    registered: set[str] = set()
     names: dict[str, tuple[str, bool]] = {}
     parts = [_classify_slice(heads.slice(start, CLASSIFY_ROWS), lines, registered,
                              names)
@@ -285,7 +294,7 @@ def _classify(
     frame = pl.concat(parts, how="vertical", rechunk=False) if len(parts) > 1 \
         else parts[0]
     del parts
-    frame = _reclassify_authors(frame)
+    frame, system_lines = _reclassify_authors(frame)
     present = (pl.col("attachment").is_in(sorted(members)) if members is not None
                else pl.lit(None, pl.Boolean))
     return frame.select(
@@ -293,13 +302,13 @@ def _classify(
         *CLASSIFIED,
         pl.when(pl.col("attachment").is_not_null()).then(present)
         .otherwise(None).alias("attachment_present"),
-    ).cast(MESSAGE_COLUMNS)
+    ).cast(MESSAGE_COLUMNS), system_lines
 
 
 def _classify_slice(
     heads: pl.DataFrame,
     lines: pl.Series,
-    registered: set[str],
+    registered: dict[str, int],
     names: dict[str, tuple[str, bool]],
 ) -> pl.DataFrame:
     heads = heads.with_columns(
@@ -328,7 +337,10 @@ def _classify_slice(
         ((pl.col("reg").cum_sum().over("cand") - pl.col("reg")) > 0)
         | pl.col("cand").is_in(sorted(registered))
     ).to_series()
-    registered.update(work["cand"].filter(registers == 1).unique().to_list())
+    entered = work.filter(registers == 1).group_by("cand", maintain_order=True) \
+        .agg(pl.col("i").min())
+    for cand, i in entered.iter_rows():
+        registered.setdefault(cand, i + 1)
 
     # Android events have no ': ' on the first line: their text is the whole rest.
     source = work.select(
@@ -436,13 +448,14 @@ def _reference_rows(
                             MESSAGE_COLUMNS[name]) for name in CLASSIFIED}
 
 
-def _reclassify_authors(frame: pl.DataFrame) -> pl.DataFrame:
-    """`parse._reclassify_authors`, column-wise."""
+def _reclassify_authors(frame: pl.DataFrame) -> tuple[pl.DataFrame, list[int]]:
+    """`parse._reclassify_authors`, column-wise (and the lines it turned back)."""
     authors = set(frame["author"].drop_nulls().unique().to_list())
     suspects = sorted(a for a in authors if is_system_author(a, authors - {a}))
     if not suspects:
-        return frame
+        return frame, []
     hit = pl.col("author").is_in(suspects).fill_null(False)
+    lines = frame.filter(hit)["line"].to_list()
     return frame.with_columns(
         pl.when(hit).then(pl.col("author") + ": " + pl.col("text"))
         .otherwise(pl.col("text")).alias("text"),
@@ -453,4 +466,4 @@ def _reclassify_authors(frame: pl.DataFrame) -> pl.DataFrame:
                            ("is_location", False))),
         *(pl.when(hit).then(None).otherwise(pl.col(c)).alias(c)
           for c in ("attachment", "media_kind", "caption")),
-    )
+    ), lines

@@ -9,11 +9,12 @@ fails to parse never reaches the lake.
 
 from __future__ import annotations
 
+import hashlib
 import unicodedata
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, tzinfo
 
 import msgspec
 import polars as pl
@@ -37,6 +38,9 @@ from ingest.sources.export.rows import (
 )
 
 BATCH_ROWS = 50_000
+# The layout of the import record's "rebuild" entry; a batch whose import has none
+# (imported before it existed) cannot be rebuilt.
+REBUILD_VERSION = 1
 GROUP_EVENTS = ("created group", "added", "joined using this group",
                 "changed the subject", "changed this group", "changed the group",
                 "removed", " left")
@@ -138,15 +142,17 @@ def land_export(
     for start in range(0, len(messages), BATCH_ROWS):
         chunk = messages[start : start + BATCH_ROWS]
         frame = build_frame(chunk, target, is_group, source.media_sizes, keys)
+        ordinals = keys.ordinals
         fresh_mask = _fresh_rows(writer, frame, held if held.list.len()[0] else None)
         if fresh_mask is not None:
             frame = frame.filter(fresh_mask)
             chunk = [m for m, fresh in zip(chunk, fresh_mask) if fresh]
+            ordinals = [o for o, fresh in zip(ordinals, fresh_mask) if fresh]
         if frame.is_empty():
             continue
         if pending is not None:
             _commit(writer, pending, summary)
-        pending = _batch(parsed, source, target, is_group, frame, chunk,
+        pending = _batch(parsed, source, target, is_group, frame, chunk, ordinals,
                          first=not summary.new)
         summary.new += frame.height
         if on_progress:
@@ -192,20 +198,26 @@ def _batch(
     is_group: bool,
     frame: pl.DataFrame,
     messages: list[Message],
+    ordinals: list[int],
     first: bool,
 ) -> PendingBatch:
-    """One batch: the typed rows plus, as raw, the file lines of each message."""
+    """One batch: the typed rows plus, as raw, the file lines of each message (and
+    its key's ordinal when not 0: it counts identical messages across the file)."""
     lines, sha, chat = parsed.lines, source.sha256, target.chat_id
     raw = [
         {"chat_id": chat, "sha256": sha, "line": m.line,
-         "lines": lines[m.line - 1 : m.line - 1 + m.line_count]}
-        for m in messages
+         "lines": lines[m.line - 1 : m.line - 1 + m.line_count],
+         **({"ordinal": ordinal} if ordinal else {})}
+        for m, ordinal in zip(messages, ordinals, strict=True)
     ]
     return _batch_fast(parsed, source, target, is_group, frame, raw, first)
 
 
 def _import_record(
-    parsed: ParsedExport, source: ExportFile, target: ChatTarget, summary: ImportSummary
+    parsed: ParsedExport | FastParsed,
+    source: ExportFile,
+    target: ChatTarget,
+    summary: ImportSummary,
 ) -> dict:
     return {
         "file": source.name,
@@ -216,7 +228,50 @@ def _import_record(
         "date_order": parsed.order.order,
         "imported_at": datetime.now(UTC).isoformat(),
         "complete": True,
+        "rebuild": rebuild_record(parsed, source, target, summary.is_group),
     }
+
+
+def rebuild_record(
+    parsed: ParsedExport | FastParsed,
+    source: ExportFile,
+    target: ChatTarget,
+    is_group: bool,
+) -> dict:
+    """What the parse decided from the whole file, which `walake rebuild` needs to
+    re-parse a batch's lines alone (ingest/sources/export/rebuild.py)."""
+    if isinstance(parsed, FastParsed):
+        attachments = parsed.frame["attachment"].drop_nulls().to_list()
+    else:
+        attachments = [m.attachment for m in parsed.messages if m.attachment]
+    sizes = source.media_sizes
+    # Names only as hashes: `walake forget` promises no forgotten name stays behind
+    return {
+        "version": REBUILD_VERSION,
+        "header": asdict(parsed.dialect),
+        "date_order": parsed.order.order,
+        "zone": zone_key(target.zone),
+        "chat_id": target.chat_id,
+        "chat_name": target.chat_name,
+        "is_group": is_group,
+        "me": name_hash(fold_name(target.me)) if target.me else None,
+        "system_lines": list(parsed.system_lines),
+        "first_lines": {name_hash(c): line for c, line in parsed.first_lines.items()},
+        "media_sizes": {f: sizes[f] for f in sorted(set(attachments)) if f in sizes},
+    }
+
+
+def name_hash(name: str) -> str:
+    """A name as the import record keeps it (`rebuild_record`)."""
+    return hashlib.blake2b(name.encode(), digest_size=12).hexdigest()
+
+
+def zone_key(zone: tzinfo) -> str | None:
+    """The zone's name, to find it again; None for an unnamed one (a zone file)."""
+    if zone is UTC:
+        return "UTC"
+    key = getattr(zone, "key", None)
+    return None if key in (None, "localtime") else key
 
 
 def guess_is_group_fast(parsed: FastParsed) -> bool:
@@ -289,7 +344,8 @@ def land_fast(
         for start in range(0, total, step):
             chunk = messages.slice(start, step)
             frame = lake_columns(chunk, target, is_group, source.media_sizes)
-            keyed = key_parts(frame).with_columns(ordinals.slice(start, step))
+            chunk_ordinals = ordinals.slice(start, step)
+            keyed = key_parts(frame).with_columns(chunk_ordinals)
             frame = frame.with_columns(
                 assign_keys(target.chat_id, keyed)
             ).select(SOURCE_COLUMNS)
@@ -302,7 +358,8 @@ def land_fast(
                 if inflight is not None:
                     inflight.result()
                 inflight = pool.submit(_commit, writer, pending, summary)
-            raw = _raw_fast(parsed, source, target, chunk, fresh, blocking)
+            raw = _raw_fast(parsed, source, target, chunk, chunk_ordinals, fresh,
+                            blocking)
             pending = _batch_fast(parsed, source, target, is_group, frame, raw,
                                   first=not summary.new)
             summary.new += frame.height
@@ -331,10 +388,12 @@ def _raw_fast(
     source: ExportFile,
     target: ChatTarget,
     chunk: pl.DataFrame,
+    ordinals: pl.Series,
     fresh: pl.Series | None,
     as_dicts: bool = False,
 ) -> list[bytes | dict]:
-    """The raw records of a chunk's fresh messages (the file lines of each one).
+    """The raw records of a chunk's fresh messages (the file lines of each one, and
+    its key's ordinal when not 0, as `_batch` writes them).
 
     One pre-encoded block of JSON lines, built in Polars; dict records (as the
     reference path gives) when the lake has a blocklist, whose filter reads dicts.
@@ -347,10 +406,14 @@ def _raw_fast(
             pl.col("line").alias("lines"))
         records = pl.DataFrame({
             "chat_id": target.chat_id, "sha256": source.sha256,
-            "line": chunk["line"], "lines": lines["lines"]})
+            "line": chunk["line"], "lines": lines["lines"], "ordinal": ordinals})
         if fresh is not None:
             records = records.filter(fresh)
-        return records.to_dicts()
+        dicts = records.to_dicts()
+        for record in dicts:
+            if not record["ordinal"]:
+                del record["ordinal"]
+        return dicts
     # Each line as a JSON string literal, then the lines of a message joined with ","
     # (single-line messages, nearly all, skip the grouping).
     quoted = span.select(
@@ -371,7 +434,11 @@ def _raw_fast(
             + ',"sha256":' + msgspec.json.encode(source.sha256).decode() + ',"line":')
     records = pl.select(
         pl.concat_str(pl.lit(head), pl.lit(chunk["line"]).cast(pl.String),
-                      pl.lit(',"lines":['), pl.lit(grouped), pl.lit("]}"))
+                      pl.lit(',"lines":['), pl.lit(grouped), pl.lit("]"),
+                      pl.when(pl.lit(ordinals) > 0)
+                      .then(pl.lit(',"ordinal":') + pl.lit(ordinals).cast(pl.String))
+                      .otherwise(pl.lit("")),
+                      pl.lit("}"))
         .alias("json"))
     if fresh is not None:
         records = records.filter(fresh)
@@ -405,5 +472,5 @@ def _batch_fast(
         chats={chat: (target.chat_name, is_group)},
         extra={"import": {"file": source.name, "sha256": sha,
                           "line_end": "CRLF" if parsed.crlf else "LF",
-                          "bom": parsed.bom}},
+                          "bom": parsed.bom, "raw_ordinals": True}},
     )

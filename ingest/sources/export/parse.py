@@ -86,6 +86,11 @@ class ParsedExport:
     unplaced: list[Unplaced] = field(default_factory=list)
     bom: bool = False
     crlf: bool = False
+    # What a batch's lines alone cannot tell (recorded for `walake rebuild`): the
+    # lines of messages whose 'author' was an event (B5), turned back into system
+    # lines, and the line at which each author candidate entered the author cache.
+    system_lines: list[int] = field(default_factory=list)
+    first_lines: dict[str, int] = field(default_factory=dict)
 
     @property
     def authors(self) -> list[str]:
@@ -158,8 +163,9 @@ def parse_lines(
         unplaced = _drop_impossible(hits, dates, times, lines)
         if not hits:
             raise ExportNotRecognised(name, lines[0] if lines else "")
-        messages = _build_messages(hits, lines, dates, times)
-    _reclassify_authors(messages)
+        first_lines: dict[str, int] = {}
+        messages = _build_messages(hits, lines, dates, times, first_lines)
+    system_lines = _reclassify_authors(messages)
     if members is not None:
         for message in messages:
             if message.attachment is not None:
@@ -170,7 +176,8 @@ def parse_lines(
         for i in range(hits[0][0]) if i + 1 not in reported
     ]
     unplaced.sort(key=lambda u: u.line)
-    return ParsedExport(name, dialect, order, messages, lines, unplaced)
+    return ParsedExport(name, dialect, order, messages, lines, unplaced,
+                        system_lines=system_lines, first_lines=first_lines)
 
 
 @contextmanager
@@ -212,8 +219,13 @@ def _drop_impossible(hits, dates, times, lines) -> list[Unplaced]:  # noqa: ANN0
     return unplaced
 
 
-def _build_messages(hits, lines, dates, times) -> list[Message]:  # noqa: ANN001
-    """The hot loop: plain ASCII text messages take the short path inline."""
+def _build_messages(
+    hits, lines, dates, times, first_lines  # noqa: ANN001 - hot internal inputs
+) -> list[Message]:
+    """The hot loop: plain ASCII text messages take the short path inline.
+
+    `first_lines` gets the 1-based line at which each candidate entered the cache.
+    """
     messages: list[Message] = []
     append = messages.append
     ends = [i for i, _ in hits[1:]]
@@ -235,7 +247,10 @@ def _build_messages(hits, lines, dates, times) -> list[Message]:  # noqa: ANN001
                     and "location" not in body and body not in DELETED:
                 append(Message(i + 1, end - i, stamp, known[0], body, known[1]))
                 continue
+        known_count = len(authors)
         append(_message(i, end - i, stamp, rest, authors))
+        if len(authors) > known_count:
+            first_lines[next(reversed(authors))] = i + 1
     return messages
 
 
@@ -304,20 +319,27 @@ def _author(candidate: str) -> tuple[str, bool]:
     return name, unsaved
 
 
-def _reclassify_authors(messages: list[Message]) -> None:
-    """Turn 'authors' that are really event lines (B5) back into system lines."""
+def _reclassify_authors(messages: list[Message]) -> list[int]:
+    """Turn 'authors' that are really event lines (B5) back into system lines;
+    returns the lines of the messages turned back."""
     authors = {m.author for m in messages if m.author is not None}
     suspects = {a for a in authors if is_system_author(a, authors - {a})}
     if not suspects:
-        return
-    for message in messages:
-        if message.author in suspects:
-            message.text = f"{message.author}: {message.text}"
-            message.author = None
-            message.is_system = True
-            message.is_media = message.is_deleted = message.is_edited = False
-            message.attachment = message.media_kind = message.caption = None
-            message.is_location = False
+        return []
+    turned = [m for m in messages if m.author in suspects]
+    for message in turned:
+        as_system(message)
+    return [m.line for m in turned]
+
+
+def as_system(message: Message) -> None:
+    """Make a message whose 'author' is an event a system line, the name in its text."""
+    message.text = f"{message.author}: {message.text}"
+    message.author = None
+    message.is_system = True
+    message.is_media = message.is_deleted = message.is_edited = False
+    message.attachment = message.media_kind = message.caption = None
+    message.is_location = False
 
 
 def is_phone_number(author: str) -> bool:

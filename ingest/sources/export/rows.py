@@ -53,12 +53,13 @@ class KeyAssigner:
         self.prefix = chat_id + KEY_SEPARATOR
         self.seen: Counter[tuple[str, str]] = Counter()
         self.last: tuple[datetime | None, str] = (None, "")
+        self.ordinals: list[int] = []  # of the rows of the last `keys` call
 
     def keys(self, stamps: list[datetime], texts: list[str]) -> list[str]:
         seen, prefix, join = self.seen, self.prefix, KEY_SEPARATOR.join
         blake2b = hashlib.blake2b
         last_local, second = self.last
-        found = []
+        found, ordinals = [], []
         for local, text in zip(stamps, texts):
             if local != last_local:
                 last_local, second = local, _second(local)
@@ -70,10 +71,12 @@ class KeyAssigner:
             ident = (second, text)
             ordinal = seen[ident]
             seen[ident] = ordinal + 1
+            ordinals.append(ordinal)
             digest = blake2b((prefix + join((second, text, str(ordinal)))).encode(),
                              digest_size=16)
             found.append(digest.hexdigest())
         self.last = (last_local, second)
+        self.ordinals = ordinals
         return found
 
 
