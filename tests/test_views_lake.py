@@ -237,3 +237,25 @@ def test_monetization_summary(marts_lake: Path) -> None:
         "overdue_opportunities": 1, "threshold": 2.0, "reply_window_hours": 24.0,
     }
     assert row["opportunity_rate"] == pytest.approx(0.6)
+
+
+def test_a_person_stored_bare_and_as_a_jid_is_one_sender(tmp_path: Path) -> None:
+    lake = make_lake(tmp_path, [
+        msg("hi", key="k1", chat_id="g1@g.us", is_group=True, at=0,
+            sender_id="447700900045", sender_name="Ines"),
+        msg("need help asap", key="k2", chat_id="g1@g.us", is_group=True, at=1,
+            sender_id="447700900045@s.whatsapp.net", sender_name="Ines"),
+        msg("me too", key="k3", chat_id="g1@g.us", is_group=True, at=2,
+            sender_id="447700900099@s.whatsapp.net", sender_name="Olu"),
+        msg("lid", key="k4", chat_id="g1@g.us", is_group=True, at=3,
+            sender_id="216372651676122@lid", sender_name="Kai"),
+        msg("lid bare", key="k5", chat_id="g1@g.us", is_group=True, at=4,
+            sender_id="216372651676122", sender_name="Kai"),
+    ])
+    with connect(lake) as con:
+        senders = con.sql("select sender_key, messages from sender_summary "
+                          "order by sender_key").fetchall()
+        in_chat = con.sql("select senders from chats").fetchall()
+    assert senders == [("216372651676122", 2), ("447700900045", 2),
+                       ("447700900099", 1)]
+    assert in_chat == [(3,)]

@@ -7,10 +7,17 @@ create or replace view chats as
 with chat_messages as (
     select
         chat_id, chat_name, is_group, source, sent_at,
-        -- a sender is known by id where the source has one, else by display name
+        -- a sender is known by id where the source has one (a person's JID and
+        -- the bare number the bridge also stores are one), else by display name
         case
             when is_from_me is distinct from true
-                then coalesce(sender_id, 'name:' || sender_name)
+                then coalesce(
+                    regexp_extract(
+                        sender_id, '^(\d+)(?::\d+)?@(?:s\.whatsapp\.net|lid)$', 1
+                    ).nullif(''),
+                    sender_id,
+                    'name:' || sender_name
+                )
         end as sender_key
     from messages
 ),

@@ -1,11 +1,20 @@
--- sender_summary: one row per sender (sender_id; messages without one are grouped
--- under their sender_name) across all chats, me included (is_me).
+-- sender_summary: one row per sender across all chats, me included (is_me).
+-- A sender is its id, with a person's JID and the bare number the bridge also stores
+-- for them as one (447700900045@s.whatsapp.net = 447700900045); messages without an
+-- id are grouped under their sender_name.
 -- From: message_scores. Used by: `walake report` (top senders), notebooks.
 create or replace view sender_summary as
 
 with sender_messages as (
     select
-        coalesce(sender_id, 'name:' || sender_name, 'unknown') as sender_key,
+        coalesce(
+            regexp_extract(
+                sender_id, '^(\d+)(?::\d+)?@(?:s\.whatsapp\.net|lid)$', 1
+            ).nullif(''),
+            sender_id,
+            'name:' || sender_name,
+            'unknown'
+        ) as sender_key,
         sender_id,
         sender_name,
         is_from_me,
