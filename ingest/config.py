@@ -54,6 +54,12 @@ class Resources(Section):
     auto_cleanup: bool = False
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
 
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _any_case(cls, value: Any) -> Any:
+        """`info` as --log-level takes it."""
+        return value.upper() if isinstance(value, str) else value
+
 
 class SourceSettings(Section):
     """Where messages come from: an MCP server (a profile fills in what is not set

@@ -52,8 +52,8 @@ class ManifestVersionTooNew(IngestError):
 class ManifestCorrupt(IngestError):
     def __init__(self, path: Path, reason: str) -> None:
         super().__init__(
-            f"The lake manifest {path} cannot be read ({reason}). The previous "
-            f"good copy is kept as {path.name}.bak when it exists: restore it with "
+            f"The lake manifest {path} cannot be read ({reason}). A copy of its last "
+            f"save is kept as {path.name}.bak when it exists: restore it with "
             f"'cp {path}.bak {path}' and run the command again."
         )
 
@@ -63,8 +63,8 @@ class ManifestMissing(IngestError):
 
     def __init__(self, path: Path, files: int, has_backup: bool) -> None:
         if has_backup:
-            fix = (f"Restore the previous copy with 'cp {path}.bak {path}' and run the "
-                   "command again.")
+            fix = (f"Restore the copy of its last save with 'cp {path}.bak {path}' "
+                   "and run the command again.")
         else:
             fix = (f"Restore {path.name} from a backup (or copy the whole lake folder "
                    "again). If this folder never finished a walake run, remove its "

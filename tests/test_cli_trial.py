@@ -95,6 +95,10 @@ def hostile_lake(tmp_path: Path) -> Path:
      "finite number; give seconds above 0, at most 86,400."),
     (["monitor", "--threshold", "nan"], "Invalid value for '--threshold': nan is not "
      "a finite number; give a score 0 or more."),
+    (["sql", "select 1", "--limit", "99999999999999999999999"], "Invalid value for "
+     "'--limit': 99999999999999999999999 is not in the range 1<=x<=10000000."),
+    (["cleanup", "--dry-run", "--days", "999999"], "Invalid value for '--days': "
+     "999999 is not in the range 1<=x<=36500."),
 ])
 def test_numbers_must_be_finite_and_in_range(lake: Path, args: list[str],
                                              message: str) -> None:
@@ -121,6 +125,14 @@ def test_config_numbers_must_be_finite(tmp_path: Path) -> None:
         in result.output
     assert "monitoring.check_interval_seconds = nan: Input should be a finite " \
         "number" in result.output
+
+
+def test_config_log_level_takes_any_case_like_the_flag(tmp_path: Path) -> None:
+    path = tmp_path / "walake.toml"
+    path.write_text('[resources]\nlog_level = "info"\n')
+    assert invoke("config", "--config", str(path), "--validate").exit_code == 0
+    shown = invoke("config", "--config", str(path), "--show")
+    assert 'log_level = "INFO"' in shown.output, shown.output
 
 
 # 3. terminal escapes from lake data are shown, never acted on

@@ -521,3 +521,16 @@ def test_manifest_without_zones_loads(lake):
     (lake / "manifest.json").write_text(json.dumps(data))
     manifest = Manifest.load(lake)
     assert manifest.data["zones"] == {} and manifest.zone("mcp:lharries") is None
+
+
+def test_forgetting_an_imported_chat_leaves_no_trace_of_its_name(tmp_path):
+    export, lake = tmp_path / "WhatsApp Chat with Angel Syndicate.txt", tmp_path / "lake"
+    export.write_text("05/01/2024, 09:41 - Ken Obi: the deck is ready\n"
+                      "15/01/2024, 12:00 - Rosa Pimm: thanks\n", encoding="utf-8")
+    walake("import", str(export), "--lake", str(lake), "--tz", "UTC")
+
+    walake("forget", "--chat", "Angel Syndicate", "--lake", str(lake))
+
+    assert rows(lake) == []
+    assert holding(lake, "Angel Syndicate") == []
+    assert holding(lake, "angel syndicate") == []

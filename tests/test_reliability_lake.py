@@ -143,9 +143,13 @@ def test_missing_manifest_is_refused_and_no_batch_file_is_removed(store, tmp_pat
     after = sorted(p for p in lake.rglob("*") if p.is_file() and "logs" not in p.parts)
     assert [p for p in before if p not in after] == []
 
-    if backup:
+    if backup:  # the copy is of the last save: every batch is still listed
         (lake / "manifest.json.bak").replace(lake / "manifest.json")
+        assert lake_counts(lake) == store_counts(store)
         extract(store, lake)
+        after = sorted(p for p in lake.rglob("*")
+                       if p.is_file() and "logs" not in p.parts)
+        assert [p for p in before if p not in after] == []
         assert lake_counts(lake) == store_counts(store)
 
 
@@ -296,3 +300,19 @@ def test_full_run_logs_no_message_text_and_files_are_private(store, tmp_path):
     for path in [lake, *lake.rglob("*")]:
         mode = path.stat().st_mode & 0o777
         assert mode == (0o700 if path.is_dir() else 0o600), (path, oct(mode))
+
+
+def test_the_manifest_copy_lists_the_newest_batch(tmp_path):
+    lake, export = tmp_path / "lake", tmp_path / "WhatsApp Chat with Vera Kos.txt"
+    export.write_text("29/12/2021, 16:45 - Vera Kos: first\n"
+                      "29/12/2021, 16:46 - Vera Kos: second\n", encoding="utf-8")
+    walake("import", str(export), "--lake", str(lake), "--tz", "UTC")
+    batches = sorted((lake / "messages").rglob("*.parquet"))
+
+    (lake / "manifest.json").unlink()
+    (lake / "manifest.json.bak").replace(lake / "manifest.json")
+    again = walake("import", str(export), "--lake", str(lake), "--tz", "UTC")
+
+    assert "already imported" in again.stdout
+    assert sorted((lake / "messages").rglob("*.parquet")) == batches
+    assert sum(lake_counts(lake).values()) == 2

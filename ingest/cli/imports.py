@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress
 
 from ingest.cli import setup_logging
@@ -67,7 +68,8 @@ def import_(paths: tuple[Path, ...], chat: str | None, chat_id: str | None,
         task = bar.add_task("importing", total=None)
 
         def advance(name: str, done: int, total: int) -> None:
-            bar.update(task, description=name, completed=done, total=total)
+            bar.update(task, description=escape(visible(name)), completed=done,
+                       total=total)
 
         try:
             outcomes = import_exports(lake, paths, options, advance)

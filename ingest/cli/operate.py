@@ -155,7 +155,7 @@ def compact(lake: Path | None, config_path: Path | None, log_level: str | None,
 @click.command()
 @operate_options
 @click.option("--dry-run", is_flag=True, help="Only show what would be removed.")
-@click.option("--days", type=click.IntRange(1), help="Age in days (default: the "
+@click.option("--days", type=click.IntRange(1, 36_500), help="Age in days (default: the "
               "config's resources.cleanup_old_files_days).")
 def cleanup(lake: Path | None, config_path: Path | None, log_level: str | None,
             as_json: bool, dry_run: bool, days: int | None) -> None:
@@ -324,7 +324,8 @@ def forget_text(s: Any) -> str:
     elif s.blocked:
         after = "Later pulls and imports skip it."
     else:
-        after = "Later pulls may bring it back (--allow-again)."
+        after = ("Messages that arrive from now on may come back (--allow-again); "
+                 "what was removed is not pulled again.")
     return (f"{head}: {remove} {rows or 'no rows'}, "
             f"{plural(s.raw_records, 'raw record')}, {plural(s.cursors, 'cursor')}, "
             f"{plural(s.log_lines, 'log line')}; {rewrite} "

@@ -169,7 +169,7 @@ def export_chat(chat: str, lake: Path | None, config_path: Path | None,
 @scoring_options
 @_format_option(("table", "json", "csv", "parquet"), "table")
 @_out_option("File to write (default stdout; parquet needs it).")
-@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True,
+@click.option("--limit", type=click.IntRange(min=1, max=10_000_000), default=50, show_default=True,
               help="Rows shown by --format table.")
 @click.option("--setup-script", "setup_script_flag", is_flag=True,
               help="Print the SQL that creates every view, for the DuckDB CLI: "

@@ -131,6 +131,10 @@ def _raw_without(record: Any, chats: dict, senders: dict) -> Any:
         return record
     if hashed(record.get("chat_id") or "") in chats:
         return None
+    if senders and isinstance(record.get("rows"), list):  # a bridge page (monitor)
+        rows = [msgspec.json.decode(r) for r in record["rows"] if r]
+        if any(_sender_blocked(r.get("sender"), senders) for r in rows):
+            return None
     if senders and "texts" in record:
         from zoneinfo import ZoneInfo
 

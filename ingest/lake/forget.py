@@ -548,10 +548,17 @@ def _drop_imports(manifest: Manifest, needles: list[bytes], summary: ForgetSumma
     if pattern is None:
         return
     imports = manifest.data["imports"]
+    dropped = set()
     for key in list(imports):
         if pattern.search(msgspec.json.encode(imports[key])):
             del imports[key]
+            dropped.add(key)
             summary.imports += 1
+    # The file's name ("WhatsApp Chat with NAME.txt") is in its batches' records too
+    for info in manifest.batches.values():
+        record = info.get("import")
+        if isinstance(record, dict) and record.get("sha256") in dropped:
+            record.pop("file", None)
 
 
 def _update_blocklist(manifest: Manifest, kind: Kind, ids: set[str], allow: bool) -> None:

@@ -2,13 +2,13 @@
 
 A batch exists once the manifest that lists it has been saved; files the manifest does
 not list are leftovers of an interrupted write. Saving writes a new file and renames it
-over the old one, keeping the previous good copy as manifest.json.bak.
+over the old one, then writes the same bytes to manifest.json.bak, a copy to restore
+from if the manifest is lost or damaged.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 from copy import deepcopy
 from pathlib import Path
 from typing import Any
@@ -107,10 +107,18 @@ class Manifest:
         return cls(lake, merged)
 
     def save(self) -> None:
-        if self.path.exists():
-            shutil.copy2(self.path, self.path.with_name(MANIFEST_NAME + ".bak"))
+        """Write the manifest, then the same bytes as manifest.json.bak.
+
+        The copy is of this save, not the one before: restoring it after the
+        manifest is lost or damaged gives back every recorded batch (an older copy
+        would leave the newest batch's files unlisted, and the next writer would
+        remove them as leftovers). Each write is atomic, so a crash between the two
+        leaves a whole manifest and a whole copy, at most one save apart.
+        """
         payload = json.dumps(self.data, indent=1, sort_keys=True, ensure_ascii=False)
         write_bytes_atomic(self.path, payload.encode("utf-8"))
+        write_bytes_atomic(self.path.with_name(MANIFEST_NAME + ".bak"),
+                           payload.encode("utf-8"))
 
     # Batches
 

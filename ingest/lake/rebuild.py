@@ -18,6 +18,7 @@ with fewer rows than it holds keeps its rows and is reported.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -489,7 +490,7 @@ def rebuild_bridge(
     from ingest.sources.bridge_rows import parse_store_rows, typed_rows, with_keys
 
     # A walk re-reads the second it stops at; the same store row twice is one row
-    unique = list(dict.fromkeys(lines))
+    unique = list(dict.fromkeys(row for _, row in store_lines(lines)))
     store = parse_store_rows(b"\n".join(unique) + b"\n")
     parts = []
     for (chat_id,), rows in store.group_by(["chat_jid"], maintain_order=True):
@@ -508,7 +509,8 @@ def bridge_record_rows(
     """Per line (one store row each), its row keyed as `rebuild_bridge` keys it."""
     from ingest.sources.bridge_rows import parse_store_rows, typed_rows, with_keys
 
-    unique = list(dict.fromkeys(lines))
+    expanded = store_lines(lines)
+    unique = list(dict.fromkeys(row for _, row in expanded))
     position = {line: i for i, line in enumerate(unique)}
     store = parse_store_rows(b"\n".join(unique) + b"\n") if unique else None
     found: dict[int, tuple[str | None, str | None, str | None]] = {}
@@ -528,8 +530,29 @@ def bridge_record_rows(
                 found[index] = (key, sid, sname)
     elif unique:
         raise NotRebuildable("store rows and raw lines do not line up")
-    return [[found[position[line]]] if position[line] in found else []
-            for line in lines]
+    per_line: RecordRows = [[] for _ in lines]
+    for origin, row in expanded:
+        if position[row] in found:
+            per_line[origin].append(found[position[row]])
+    return per_line
+
+
+def store_lines(lines: list[bytes]) -> list[tuple[int, bytes]]:
+    """(index of the raw line, one store row) for every store row the lines hold.
+
+    `walake extract --source bridge` writes one store row per line; the monitor's
+    paged reader writes one record per page, {"store", "chat_id", "window", "rows"},
+    whose rows are store rows as text.
+    """
+    found: list[tuple[int, bytes]] = []
+    for index, line in enumerate(lines):
+        if line.startswith(b'{"store"'):
+            record = json.loads(line)
+            if isinstance(record, dict) and isinstance(record.get("rows"), list):
+                found.extend((index, row.encode()) for row in record["rows"])
+                continue
+        found.append((index, line))
+    return found
 
 
 # Exports: one raw record per message, its file lines (ingest/sources/export/rebuild.py)
