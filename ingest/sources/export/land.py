@@ -158,7 +158,20 @@ def land_export(
         if on_progress:
             on_progress(min(start + BATCH_ROWS, len(messages)), len(messages))
 
-    # Recorded with the last batch, so an interrupted import is not "done".
+    _finish_import(writer, parsed, source, target, summary, pending)
+    return summary
+
+
+def _finish_import(
+    writer: LakeWriter,
+    parsed: ParsedExport | FastParsed,
+    source: ExportFile,
+    target: ChatTarget,
+    summary: ImportSummary,
+    pending: PendingBatch | None,
+) -> None:
+    """Record the import with the last batch, so an interrupted import is not done."""
+    imports = writer.manifest.data.setdefault("imports", {})
     imports[source.sha256] = _import_record(parsed, source, target, summary)
     try:
         if pending is None:
@@ -168,7 +181,6 @@ def land_export(
     except BaseException:
         imports.pop(source.sha256, None)
         raise
-    return summary
 
 
 def _fresh_rows(
@@ -370,16 +382,7 @@ def land_fast(
     finally:
         pool.shutdown(wait=True)  # never leave a batch half written behind us
 
-    # Recorded with the last batch, so an interrupted import is not "done".
-    imports[source.sha256] = _import_record(parsed, source, target, summary)
-    try:
-        if pending is None:
-            writer.manifest.save()
-        else:
-            _commit(writer, pending, summary)
-    except BaseException:
-        imports.pop(source.sha256, None)
-        raise
+    _finish_import(writer, parsed, source, target, summary, pending)
     return summary
 
 
