@@ -12,6 +12,7 @@ import psutil
 from ingest.config import Config
 from ingest.errors import IngestError
 from ingest.lake.files import ensure_private_dir
+from ingest.lake.manifest import Manifest
 from ingest.sources.factory import make_mcp_sources
 
 MIN_FREE_BYTES = 200 * 1024 * 1024
@@ -115,7 +116,20 @@ def check_lake(lake: Path) -> list[Check]:
     mode = os.stat(lake).st_mode & 0o777
     checks.append(Check("lake private", mode & 0o077 == 0, f"mode {mode:o}",
                         f"chmod 700 {lake}"))
+    checks.append(check_manifest(lake))
     return checks
+
+
+def check_manifest(lake: Path) -> Check:
+    """The manifest reads (or the lake is new); a lost or damaged one fails here."""
+    try:
+        manifest = Manifest.load(lake)
+    except IngestError as exc:
+        return Check("lake manifest", False, str(exc).split(". ")[0],
+                     str(exc).split(". ", 1)[-1])
+    batches = len(manifest.batches)
+    detail = f"{batches} batches recorded" if batches else "a new lake (no batches yet)"
+    return Check("lake manifest", True, detail)
 
 
 def _remedy(exc: Exception) -> str:

@@ -68,3 +68,20 @@ def test_unwritable_lake_fails(store, tmp_path):
                   check=False)
     assert done.returncode == 1
     assert "FAIL lake writable" in done.stdout
+
+
+def test_a_lake_that_lost_its_manifest_fails_with_the_restore_command(store, tmp_path):
+    lake = tmp_path / "lake"
+    walake("extract", "--source", "bridge", "--store", str(store), "--lake", str(lake),
+           "--timezone", "Europe/London", "-q")
+    ok = json.loads(walake("diagnostics", "--store", str(store), "--lake", str(lake),
+                           "--json").stdout)
+    assert next(c for c in ok if c["name"] == "lake manifest")["ok"]
+    (lake / "manifest.json").unlink()
+
+    done = walake("diagnostics", "--store", str(store), "--lake", str(lake),
+                  check=False)
+
+    assert done.returncode == 1
+    assert "FAIL lake manifest" in done.stdout
+    assert f"cp {lake}/manifest.json.bak {lake}/manifest.json" in done.stdout
