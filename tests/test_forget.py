@@ -204,3 +204,18 @@ def test_dry_run_reports_the_same_figures_and_changes_nothing(lake, tmp_path, ar
     done = forget(copy, *args)
     assert planned["rows"]["messages"] > 0 and planned["dry_run"] is True
     assert {**planned, "lake": "", "dry_run": False} == {**done, "lake": ""}
+
+
+def test_forgetting_a_number_reports_rows_kept_under_the_name(lake, tmp_path):
+    export = tmp_path / "WhatsApp Chat with Inès Farrow.txt"
+    export.write_text("10/03/2025, 09:00 - Inès Farrow: the exported pear-quay note\n"
+                      "10/03/2025, 09:01 - Sam Reed: ok\n", encoding="utf-8")
+    walake("import", str(export), "--lake", str(lake), "--tz", "Europe/London")
+
+    done = walake("forget", "--sender", INES, "--lake", str(lake))
+
+    assert "Kept 1 message under the name 'Inès Farrow' with no id" in done.stdout
+    assert "walake forget --sender 'Inès Farrow'" in done.stdout
+    assert holding(lake, "pear-quay") != []  # kept: a name alone is not her id
+    walake("forget", "--sender", "Inès Farrow", "--lake", str(lake))
+    assert holding(lake, "pear-quay") == []

@@ -14,6 +14,7 @@ import click
 from ingest.cli.options import existing_lake, lake_option, plural, resolve_lake
 from ingest.config import Config, load_config
 from ingest.logs import LEVELS, configure_logging
+from ingest.terminal import visible
 
 if TYPE_CHECKING:
     from ingest.lake.manifest import Manifest
@@ -326,10 +327,15 @@ def forget_text(s: Any) -> str:
     else:
         after = ("Messages that arrive from now on may come back (--allow-again); "
                  "what was removed is not pulled again.")
-    return (f"{head}: {remove} {rows or 'no rows'}, "
+    text = (f"{head}: {remove} {rows or 'no rows'}, "
             f"{plural(s.raw_records, 'raw record')}, {plural(s.cursors, 'cursor')}, "
             f"{plural(s.log_lines, 'log line')}; {rewrite} "
             f"{plural(s.files_rewritten, 'file')}. {after}")
+    for name, n in s.named_rows_kept.items():
+        text += (f"\nKept {plural(n, 'message')} under the name {visible(name)!r} "
+                 "with no id (an export's rows carry names only); if they are this "
+                 f"person's, forget them too: walake forget --sender {visible(name)!r}")
+    return text
 
 
 def after_extract(lake: Path, config: Config) -> list[str]:

@@ -104,6 +104,9 @@ class ForgetSummary:
     log_lines: int = 0
     blocked: bool = False
     dry_run: bool = False
+    # Rows kept that carry a forgotten sender's display name but no id (exports):
+    # name -> rows. The name may be someone else's too, so they are only reported.
+    named_rows_kept: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -205,6 +208,28 @@ def _names_to_block(
     return gone - kept
 
 
+def _named_rows_kept(
+    lake: Path, manifest: Manifest, keys: set[str], ids: set[str]
+) -> dict[str, int]:
+    """Per display name of the forgotten rows, the other rows with that name and no
+    sender id (an export's rows carry names only), which a forget by id keeps."""
+    wanted = pl.Series(list(keys), dtype=pl.String)
+    listed = pl.Series(list(ids), dtype=pl.String)
+    names: set[str] = set()
+    unnamed: list[pl.DataFrame] = []
+    columns = ["message_key", "sender_id", "sender_name"]
+    for frame in _narrow(lake, manifest, ["messages"], columns):
+        hit = (pl.col("message_key").is_in(wanted).fill_null(False)
+               | pl.col("sender_id").is_in(listed).fill_null(False))
+        names.update(frame.filter(hit)["sender_name"].drop_nulls())
+        unnamed.append(frame.filter(~hit & pl.col("sender_id").is_null())
+                       .select("sender_name"))
+    if not names or not unnamed:
+        return {}
+    kept = pl.concat(unnamed).filter(pl.col("sender_name").is_in(sorted(names)))
+    return dict(sorted(kept.group_by("sender_name").len().iter_rows()))
+
+
 # The forget itself
 
 
@@ -248,6 +273,8 @@ def forget(
     keys = _forgotten_keys(lake, manifest, kind, ids)
     run = _Run(lake, manifest, kind, value, ids, keys, dry_run)
     summary = ForgetSummary(kind=kind, blocked=not allow_again, dry_run=dry_run)
+    if kind == "sender" and user_part(value) is not None:
+        summary.named_rows_kept = _named_rows_kept(lake, manifest, keys, ids)
 
     # Step 1: new files without the forgotten rows and raw records
     _forget_rows(run, summary)
