@@ -192,9 +192,10 @@ def rebuild_lake(
             continue  # nothing rebuilt in it: the file stays as it is
         if parquet_looks_whole(lake / relative):
             old = read_parquet(lake, relative)
-        else:  # damaged, but every batch in it comes back from its raw file
-            log.warning("%s is damaged; its rows are rebuilt from the raw batches",
-                        relative)
+        else:  # missing or damaged, but every batch in it comes back from its raw
+            state = "damaged" if (lake / relative).exists() else "missing"
+            log.warning("%s is %s; its rows are rebuilt from the raw batches",
+                        relative, state)
             old = frame_rows([], "", datetime.now(UTC)).clear()
         summary.rows_before += old.height
         parts, counts = [], {}
@@ -360,7 +361,8 @@ def _readable(lake: Path, relative: str, kept: list[str]) -> None:
     """A damaged file whose batches cannot all be rebuilt: say so, change nothing."""
     if not parquet_looks_whole(lake / relative):
         raise NotRebuildable(
-            f"{relative} is damaged and batch(es) {', '.join(kept)} in it have no raw "
+            f"{relative} is {'damaged' if (lake / relative).exists() else 'missing'} "
+            f"and batch(es) {', '.join(kept)} in it have no raw "
             "file to rebuild from. Nothing was changed; restore the file from a "
             "backup, or pull those chats again into a new lake."
         )
