@@ -6,15 +6,11 @@ from the raw files, the chat's cursors and name go from the manifest, and log li
 that mention them go from the lake's logs. Every copy of a removed message goes too:
 rows of any source or layer with the same message_key (the `messages` view would
 show any one copy left). New files are written first, one manifest save commits the
-change, then the old files are deleted and the previous manifest copy
-(manifest.json.bak) is overwritten; rerunning finishes an interrupted forget. A dry
+change, then the old files are deleted and the manifest copy
+(manifest.json.bak) is written again; rerunning finishes an interrupted forget. A dry
 run counts the same figures and changes nothing.
 
-Who is forgotten: a chat by its id, or by a name only one chat has. A sender given
-as a phone number or JID covers both forms the bridge stores (`447700900045` and
-`447700900045@s.whatsapp.net`, or `...@lid`); a sender given by a name that only
-one person (one id) has covers that person's id too. A name shared by several chats
-or people is refused (ForgetAmbiguous): the id must be given.
+Who is forgotten is settled first, reading only (ingest/lake/forget_match.py).
 
 The blocklist keeps forgotten chats and senders out of later pulls and imports. It
 stores only a hash of each identifier (every id form, and for a sender the display
@@ -25,18 +21,26 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
 import polars as pl
 
 from ingest.errors import IngestError
-from ingest.lake.blocklist import USER_PART, hashed, id_forms, person_of, user_part
+from ingest.lake.blocklist import hashed, person_of, user_part
 from ingest.lake.crash import crash_point
+from ingest.lake.forget_match import (  # ForgetAmbiguous: raised from here
+    ForgetAmbiguous,
+    Kind,
+    forgotten_keys,
+    identities,
+    named_rows_kept,
+    names_to_block,
+    row_mask,
+)
 from ingest.lake.manifest import Manifest
 from ingest.lake.rewrite import (
     RAW_LAYER,
@@ -53,9 +57,7 @@ from ingest.lake.rewrite import (
 log = logging.getLogger(__name__)
 FORGET_TAG = "f"
 LOGS_DIR = "logs"
-Kind = Literal["chat", "sender"]
 LOG_TEXT_MIN = 8  # bytes: shorter removed texts ("ok") would match unrelated log lines
-SHOWN_MATCHES = 10
 _BLOCKLIST = {"chat": "chats", "sender": "senders"}
 
 
@@ -70,25 +72,6 @@ class NothingToForget(IngestError):
             f"holds it, so nothing was changed. Give the {kind}'s id (as in the "
             f"`{kind}_id` column) or its exact name; list them with `{listing}`."
         )
-
-
-class ForgetAmbiguous(IngestError):
-    """A name that more than one chat, or more than one person, has."""
-
-    def __init__(self, kind: str, value: str, matches: list[tuple[str, int]]) -> None:
-        self.matches = matches
-        shown = ", ".join(f"{i} ({_messages(n)})" for i, n in matches[:SHOWN_MATCHES])
-        more = len(matches) - SHOWN_MATCHES
-        super().__init__(
-            f"\"{value}\" matches {len(matches)} {kind}s: {shown}"
-            + (f" and {more} more" if more > 0 else "")
-            + f". Nothing was changed. Pass the {kind} id instead, e.g. "
-            f"walake forget --{kind} {matches[0][0]}"
-        )
-
-
-def _messages(n: int) -> str:
-    return f"{n:,} message" + ("" if n == 1 else "s")
 
 
 @dataclass
@@ -110,124 +93,6 @@ class ForgetSummary:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
-
-
-# Who and what is forgotten (read only: nothing is written before this is settled)
-
-
-def _identities(lake: Path, manifest: Manifest, kind: Kind, value: str) -> set[str]:
-    """The identifiers to match; ForgetAmbiguous when a name stands for several."""
-    if kind == "chat":
-        return _chat_ids(lake, manifest, value)
-    return _sender_ids(lake, manifest, value)
-
-
-def _chat_ids(lake: Path, manifest: Manifest, value: str) -> set[str]:
-    chats = manifest.data["chats"]
-    if value in chats:
-        return {value}
-    named = sorted(c for c, info in chats.items() if info.get("name") == value)
-    if len(named) > 1:
-        counts = _message_counts(lake, manifest, "chat_id", {c: c for c in named})
-        raise ForgetAmbiguous("chat", value, [(c, counts[c]) for c in named])
-    return {value, *named}
-
-
-def _sender_ids(lake: Path, manifest: Manifest, value: str) -> set[str]:
-    if user_part(value) is not None:
-        return id_forms(value)
-    named: set[str] = set()
-    for frame in _narrow(lake, manifest, ["messages"], ["sender_id", "sender_name"]):
-        hit = frame.filter(pl.col("sender_name") == value)
-        named.update(hit["sender_id"].drop_nulls())
-    persons = sorted({person_of(s) for s in named})
-    if len(persons) > 1:
-        forms = {form: p for p in persons for form in id_forms(p) | {p}}
-        counts = _message_counts(lake, manifest, "sender_id", forms)
-        raise ForgetAmbiguous("sender", value, [(p, counts[p]) for p in persons])
-    return {value}.union(*(id_forms(p) for p in persons))
-
-
-def _narrow(
-    lake: Path, manifest: Manifest, layers: list[str], columns: list[str]
-) -> Iterator[pl.DataFrame]:
-    """Each recorded file of `layers`, with just `columns` (null where it lacks one)."""
-    for layer in layers:
-        for relative in files_by_layer(manifest, layer):
-            path = lake / relative
-            schema = pl.read_parquet_schema(path)
-            frame = pl.read_parquet(path, columns=[c for c in columns if c in schema])
-            missing = [c for c in columns if c not in schema]
-            yield frame.with_columns(pl.lit(None, pl.String).alias(c) for c in missing)
-
-
-def _message_counts(
-    lake: Path, manifest: Manifest, column: str, groups: dict[str, str]
-) -> dict[str, int]:
-    """Distinct messages per group; `groups` maps values of `column` to their group."""
-    keys: dict[str, set[str]] = {g: set() for g in groups.values()}
-    wanted = pl.Series(list(groups), dtype=pl.String)
-    for frame in _narrow(lake, manifest, ["messages"], ["message_key", column]):
-        for key, value in frame.filter(pl.col(column).is_in(wanted)).iter_rows():
-            keys[groups[value]].add(key)
-    return {g: len(k) for g, k in keys.items()}
-
-
-def _forgotten_keys(
-    lake: Path, manifest: Manifest, kind: Kind, ids: set[str]
-) -> set[str]:
-    """The message_keys of the rows forgotten, in any layer: every copy of them goes."""
-    keys: set[str] = set()
-    columns = ["message_key", "chat_id", "sender_id", "sender_name"]
-    for frame in _narrow(lake, manifest, data_layers(manifest), columns):
-        mask = _row_mask(frame, kind, ids)
-        if mask is not None:
-            keys.update(frame.filter(mask)["message_key"].drop_nulls())
-    return keys
-
-
-def _names_to_block(
-    lake: Path, manifest: Manifest, keys: set[str], ids: set[str]
-) -> set[str]:
-    """Display names that only the forgotten rows carry.
-
-    MCP rows of a contact hold their name alone (no sender id), so later pulls are
-    kept out by it; a name someone else in the lake has is not blocked."""
-    gone: set[str] = set()
-    kept: set[str] = set()
-    wanted = pl.Series(list(keys), dtype=pl.String)
-    listed = pl.Series(list(ids), dtype=pl.String)
-    columns = ["message_key", "sender_id", "sender_name"]
-    for frame in _narrow(lake, manifest, data_layers(manifest), columns):
-        named = frame.filter(pl.col("sender_name").is_not_null())
-        hit = (pl.col("message_key").is_in(wanted).fill_null(False)
-               | pl.col("sender_id").is_in(listed).fill_null(False)
-               | pl.col("sender_name").is_in(listed))
-        gone.update(named.filter(hit)["sender_name"])
-        kept.update(named.filter(~hit)["sender_name"])
-    return gone - kept
-
-
-def _named_rows_kept(
-    lake: Path, manifest: Manifest, keys: set[str], ids: set[str]
-) -> dict[str, int]:
-    """Per display name of the forgotten rows, the other rows with that name and no
-    sender id (an export's rows carry names only), which a forget by id keeps."""
-    wanted = pl.Series(list(keys), dtype=pl.String)
-    listed = pl.Series(list(ids), dtype=pl.String)
-    names: set[str] = set()
-    unnamed: list[pl.DataFrame] = []
-    columns = ["message_key", "sender_id", "sender_name"]
-    for frame in _narrow(lake, manifest, ["messages"], columns):
-        hit = (pl.col("message_key").is_in(wanted).fill_null(False)
-               | pl.col("sender_id").is_in(listed).fill_null(False))
-        names.update(frame.filter(hit)["sender_name"].drop_nulls())
-        unnamed.append(frame.filter(~hit & pl.col("sender_id").is_null())
-                       .select("sender_name"))
-    if not names or not unnamed:
-        return {}
-    kept = pl.concat(unnamed).filter(pl.col("sender_name").is_in(sorted(names)))
-    return dict(sorted(kept.group_by("sender_name").len().iter_rows()))
 
 
 # The forget itself
@@ -269,12 +134,12 @@ def forget(
     blocklist and logs stay as they are)."""
     manifest: Manifest = writer.manifest
     lake: Path = writer.lake
-    ids = _identities(lake, manifest, kind, value)
-    keys = _forgotten_keys(lake, manifest, kind, ids)
+    ids = identities(lake, manifest, kind, value)
+    keys = forgotten_keys(lake, manifest, kind, ids)
     run = _Run(lake, manifest, kind, value, ids, keys, dry_run)
     summary = ForgetSummary(kind=kind, blocked=not allow_again, dry_run=dry_run)
     if kind == "sender" and user_part(value) is not None:
-        summary.named_rows_kept = _named_rows_kept(lake, manifest, keys, ids)
+        summary.named_rows_kept = named_rows_kept(lake, manifest, keys, ids)
 
     # Step 1: new files without the forgotten rows and raw records
     _forget_rows(run, summary)
@@ -289,7 +154,7 @@ def forget(
     crash_point("forget_written")
 
     # Step 2: the commit point
-    blocked = ids | (_names_to_block(lake, manifest, run.keys, ids)
+    blocked = ids | (names_to_block(lake, manifest, run.keys, ids)
                      if kind == "sender" else set())
     _commit(run, summary, blocked, allow_again)
     crash_point("forget_recorded")
@@ -306,7 +171,7 @@ def _forget_rows(run: _Run, summary: ForgetSummary) -> None:
     for layer in data_layers(run.manifest):
         for relative in files_by_layer(run.manifest, layer):
             frame = read_parquet(run.lake, relative)
-            mask = _row_mask(frame, run.kind, run.ids)
+            mask = row_mask(frame, run.kind, run.ids)
             if "message_key" in frame.columns and run.keys:
                 copies = frame["message_key"].is_in(list(run.keys)).fill_null(False)
                 mask = copies if mask is None else mask | copies
@@ -511,22 +376,6 @@ def _decoded(line: bytes) -> Any:
         return None
 
 
-def _row_mask(frame: pl.DataFrame, kind: Kind, ids: set[str]) -> pl.Series | None:
-    wanted = list(ids)
-    if kind == "chat":
-        if "chat_id" not in frame.columns:
-            return None
-        return frame["chat_id"].is_in(wanted).fill_null(False)
-    columns = [c for c in ("sender_id", "sender_name") if c in frame.columns]
-    if not columns:
-        return None
-    hits = [pl.col(c).is_in(wanted).fill_null(False) for c in columns]
-    if "sender_id" in columns:  # any stored form: 447700900045, ...@s.whatsapp.net
-        user = pl.col("sender_id").str.extract(USER_PART, 1)
-        hits.append(user.is_in(wanted).fill_null(False))
-    return frame.select(pl.any_horizontal(hits).alias("hit"))["hit"]
-
-
 def _fresh(manifest: Manifest, relative: str, suffix: str) -> str:
     folder = str(PurePosixPath(relative).parent)
     return fresh_name(manifest, folder, FORGET_TAG, suffix)
@@ -617,3 +466,6 @@ def _scrub_logs(lake: Path, needles: list[bytes], apply: bool = True) -> int:
             if apply:
                 write_bytes_atomic(path, b"".join(kept))
     return dropped
+
+
+__all__ = ["ForgetAmbiguous", "ForgetSummary", "NothingToForget", "forget"]
