@@ -113,6 +113,17 @@ def forgotten_keys(
     return keys
 
 
+SENDER_COLUMNS = ["message_key", "sender_id", "sender_name"]
+
+
+def _forgotten_row(keys: set[str], ids: set[str]) -> pl.Expr:
+    """A row that goes: a copy of a forgotten message, or one of a forgotten id."""
+    return (pl.col("message_key").is_in(pl.Series(list(keys), dtype=pl.String))
+            .fill_null(False)
+            | pl.col("sender_id").is_in(pl.Series(list(ids), dtype=pl.String))
+            .fill_null(False))
+
+
 def names_to_block(
     lake: Path, manifest: Manifest, keys: set[str], ids: set[str]
 ) -> set[str]:
@@ -122,14 +133,9 @@ def names_to_block(
     kept out by it; a name someone else in the lake has is not blocked."""
     gone: set[str] = set()
     kept: set[str] = set()
-    wanted = pl.Series(list(keys), dtype=pl.String)
-    listed = pl.Series(list(ids), dtype=pl.String)
-    columns = ["message_key", "sender_id", "sender_name"]
-    for frame in narrow(lake, manifest, data_layers(manifest), columns):
+    hit = _forgotten_row(keys, ids) | pl.col("sender_name").is_in(list(ids))
+    for frame in narrow(lake, manifest, data_layers(manifest), SENDER_COLUMNS):
         named = frame.filter(pl.col("sender_name").is_not_null())
-        hit = (pl.col("message_key").is_in(wanted).fill_null(False)
-               | pl.col("sender_id").is_in(listed).fill_null(False)
-               | pl.col("sender_name").is_in(listed))
         gone.update(named.filter(hit)["sender_name"])
         kept.update(named.filter(~hit)["sender_name"])
     return gone - kept
@@ -140,14 +146,10 @@ def named_rows_kept(
 ) -> dict[str, int]:
     """Per display name of the forgotten rows, the other rows with that name and no
     sender id (an export's rows carry names only), which a forget by id keeps."""
-    wanted = pl.Series(list(keys), dtype=pl.String)
-    listed = pl.Series(list(ids), dtype=pl.String)
     names: set[str] = set()
     unnamed: list[pl.DataFrame] = []
-    columns = ["message_key", "sender_id", "sender_name"]
-    for frame in narrow(lake, manifest, ["messages"], columns):
-        hit = (pl.col("message_key").is_in(wanted).fill_null(False)
-               | pl.col("sender_id").is_in(listed).fill_null(False))
+    hit = _forgotten_row(keys, ids)
+    for frame in narrow(lake, manifest, ["messages"], SENDER_COLUMNS):
         names.update(frame.filter(hit)["sender_name"].drop_nulls())
         unnamed.append(frame.filter(~hit & pl.col("sender_id").is_null())
                        .select("sender_name"))
@@ -173,5 +175,3 @@ def row_mask(frame: pl.DataFrame, kind: Kind, ids: set[str]) -> pl.Series | None
         user = pl.col("sender_id").str.extract(USER_PART, 1)
         hits.append(user.is_in(wanted).fill_null(False))
     return frame.select(pl.any_horizontal(hits).alias("hit"))["hit"]
-
-

@@ -218,6 +218,23 @@ class LakeWriter:
             os.close(self._lock_fd)
             self._lock_fd = None
 
+    def held_keys(self, chat_id: str, source: str | None = None) -> pl.Series:
+        """message_keys the lake holds for one chat (from `source` only, if given)."""
+        assert self.manifest is not None, "use LakeWriter as a context manager"
+        files = [str(p) for p in self.manifest.parquet_files("messages") if p.exists()]
+        if not files:
+            return pl.Series("message_key", [], pl.String())
+        wanted = pl.col("chat_id") == chat_id
+        if source is not None:
+            wanted &= pl.col("source") == source
+        return (
+            pl.scan_parquet(files, missing_columns="insert", extra_columns="ignore")
+            .filter(wanted)
+            .select("message_key")
+            .collect()
+            .to_series()
+        )
+
     def partition(self, layer: str, source: str, now: datetime) -> Path:
         folder = self.lake / layer / f"src={source}" / f"day={now:%Y-%m-%d}"
         return ensure_private_dir(folder)

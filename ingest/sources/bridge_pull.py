@@ -440,16 +440,7 @@ class Committer:
         """The keys of `chat_id` the lake holds from the bridge, once the batch in
         flight has landed (the manifest is not read while it changes)."""
         self._wait()
-        files = [str(p) for p in self.writer.manifest.parquet_files("messages")]
-        if not files:
-            return set()
-        found = (
-            pl.scan_parquet(files, missing_columns="insert", extra_columns="ignore")
-            .filter((pl.col("chat_id") == chat_id) & (pl.col("source") == "bridge"))
-            .select("message_key")
-            .collect()
-        )
-        return set(found["message_key"])
+        return set(self.writer.held_keys(chat_id, "bridge"))
 
     def finish(self) -> None:
         try:

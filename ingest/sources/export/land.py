@@ -84,21 +84,6 @@ def guess_is_group(parsed: ParsedExport) -> bool:
     )
 
 
-def existing_keys(writer: LakeWriter, chat_id: str) -> pl.Series:
-    """message_keys the lake already holds for one chat, from every source."""
-    assert writer.manifest is not None
-    files = [str(p) for p in writer.manifest.parquet_files("messages") if p.exists()]
-    if not files:
-        return pl.Series("message_key", [], pl.String())
-    return (
-        pl.scan_parquet(files, missing_columns="insert", extra_columns="ignore")
-        .filter(pl.col("chat_id") == chat_id)
-        .select("message_key")
-        .collect()
-        .to_series()
-    )
-
-
 def summarize(
     parsed: ParsedExport, source: ExportFile, target: ChatTarget, is_group: bool
 ) -> ImportSummary:
@@ -135,7 +120,7 @@ def land_export(
         summary.already_imported = True
         return summary
 
-    held = existing_keys(writer, target.chat_id).implode()
+    held = writer.held_keys(target.chat_id).implode()
     keys = KeyAssigner(target.chat_id)
     messages = parsed.messages
     pending: PendingBatch | None = None
@@ -336,7 +321,7 @@ def land_fast(
         summary.already_imported = True
         return summary
 
-    held = existing_keys(writer, target.chat_id).implode()
+    held = writer.held_keys(target.chat_id).implode()
     checking = bool(held.list.len()[0])
     messages = parsed.frame
     total = messages.height
