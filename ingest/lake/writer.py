@@ -170,9 +170,13 @@ def frame_rows(
 
 
 def encode_raw(raw: Iterable[dict | bytes]) -> bytes:
-    """zstd JSON lines: one line per dict record; a bytes record is lines already."""
+    """zstd JSON lines: one line per dict record; a bytes record is lines already.
+
+    Level 1: on message JSON it packs as tightly as level 3 (7.5x MCP pages, 8.3x
+    bridge rows) in two thirds of the time; compaction packs harder later.
+    """
     buffer = io.BytesIO()
-    with zstandard.ZstdCompressor(level=3).stream_writer(buffer, closefd=False) as out:
+    with zstandard.ZstdCompressor(level=1).stream_writer(buffer, closefd=False) as out:
         for record in raw:
             if isinstance(record, bytes):
                 out.write(record if record.endswith(b"\n") else record + b"\n")

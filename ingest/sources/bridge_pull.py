@@ -145,6 +145,20 @@ class ChatReader:
     pool: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="walake-read")
     )
+    # First windows read ahead for walks not started yet: (chat, lo, hi, want) ->
+    # the window plans and the read under way
+    ahead: dict[tuple, tuple[Iterator, Future]] = field(default_factory=dict)
+
+    def prefetch(self, chat: Chat, cursor: ChatCursor, max_messages: int) -> None:
+        """Start reading the first window `walk_store_chat` will ask for, so that
+        the store is read while the chat before it is still being keyed."""
+        window = first_window(cursor, max_messages)
+        if window is None:
+            return
+        key = (chat.chat_id, *window)
+        if key not in self.ahead:
+            plans = self._plans(*key)
+            self.ahead[key] = plans, self.pool.submit(self._read_next, chat, plans)
 
     def pieces(
         self, chat: Chat, lo: str | None, lo_keys: set[str], hi_excl: str | None,
@@ -154,23 +168,29 @@ class ChatReader:
 
         With `want`, stops after the second that holds the want-th row.
         """
-        plans = self._plans(chat.chat_id, lo or "", hi_excl or TOP, want)
-
-        def read_next() -> tuple[bool, bytes]:
-            start, above, hi, exhausted = next(plans)
-            return exhausted, self.spine.read(chat.chat_id, start, above, hi)
-
+        key = (chat.chat_id, lo or "", hi_excl or TOP, want)
+        ahead = self.ahead.pop(key, None)
+        for other in [k for k in self.ahead if k[0] == chat.chat_id]:
+            del self.ahead[other]  # read ahead for a walk that went otherwise
+        if ahead is None:
+            plans = self._plans(*key)
+            reading = self.pool.submit(self._read_next, chat, plans)
+        else:
+            plans, reading = ahead
         # The store is read one window ahead, on the reader thread, while this
         # thread turns the previous window into rows (SQLite and Polars both
         # release the GIL)
-        reading = self.pool.submit(read_next)
         while True:
             try:
                 exhausted, raw = reading.result()
             except StopIteration:
                 return
-            reading = self.pool.submit(read_next)
+            reading = self.pool.submit(self._read_next, chat, plans)
             yield self._piece(chat, raw, lo, lo_keys, exhausted)
+
+    def _read_next(self, chat: Chat, plans: Iterator) -> tuple[bool, bytes]:
+        start, above, hi, exhausted = next(plans)
+        return exhausted, self.spine.read(chat.chat_id, start, above, hi)
 
     def late_pieces(self, chat: Chat, seconds: list[str], held: HeldKeys) -> Iterator[Piece]:
         """Each late second read whole (so ordinals hold), minus the keys held."""
@@ -241,6 +261,17 @@ class Walk:
         if piece.low is not None:
             self.low = piece.low
         self.exhausted = piece.exhausted
+
+
+def first_window(
+    cursor: ChatCursor, max_messages: int
+) -> tuple[str, str, int | None] | None:
+    """(lo, hi, want) of the first `ChatReader.pieces` call of a chat's walk."""
+    if cursor.ranges:
+        return cursor.ranges[0].hi, TOP, None  # the head walk
+    if cursor.count < max_messages:
+        return "", TOP, max_messages - cursor.count  # the tail walk, from the top
+    return None
 
 
 def walk_store_chat(
@@ -387,8 +418,10 @@ def _pull(writer, store, tz, options, summary, on_progress) -> None:  # noqa: AN
     try:
         pending = PendingBatch(source="bridge")
         chats_in_batch = 0
-        for chat in chosen:
-            cursor = ChatCursor.from_json(cursors.get(chat.chat_id))
+        walks = [(c, ChatCursor.from_json(cursors.get(c.chat_id))) for c in chosen]
+        for index, (chat, cursor) in enumerate(walks):
+            for upcoming, its_cursor in walks[index : index + 2]:
+                reader.prefetch(upcoming, its_cursor, options.max_messages)
             walk = walk_store_chat(reader, chat, cursor, options.max_messages,
                                    committer.held_keys)
             for chunk in walk:

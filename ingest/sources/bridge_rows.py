@@ -137,20 +137,17 @@ def with_keys(frame: pl.DataFrame) -> pl.DataFrame:
     if frame.is_empty():
         return frame
     texts = frame["text"]
-    ascii_only = texts.str.contains(r"^[\x00-\x7f]*$")
     ktext = texts
     if texts.str.contains("\r", literal=True).any():
         ktext = ktext.str.replace_all("\r\n", "\n", literal=True)
-    keyed = frame.with_columns(ktext.str.strip_chars(ASCII_SPACE).alias("_ktext"))
-    if not ascii_only.all():
-        # NFC and Unicode whitespace exactly as Python does them, for the few non-ASCII
-        exact = [
-            t if plain else key_text(raw)
-            for t, raw, plain in zip(
-                keyed["_ktext"].to_list(), texts.to_list(), ascii_only.to_list()
-            )
-        ]
-        keyed = keyed.with_columns(pl.Series("_ktext", exact, pl.String))
+    ktext = ktext.str.strip_chars(ASCII_SPACE)
+    wide = (texts.str.len_bytes() != texts.str.len_chars()).arg_true()
+    if len(wide):
+        # NFC and Unicode white space exactly as Python does them, for the few
+        # non-ASCII texts only
+        exact = [key_text(t) for t in texts.gather(wide).to_list()]
+        ktext = ktext.scatter(wide, pl.Series(exact, dtype=pl.String))
+    keyed = frame.with_columns(ktext.alias("_ktext"))
     # Ordinals: 0 for a row whose (second, text) is unique in the frame, which is
     # nearly every row; the few repeats are numbered in order
     base = keyed.select(pl.concat_str(
