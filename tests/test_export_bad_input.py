@@ -85,9 +85,14 @@ def test_zip_without_chat(lake: Path, tmp_path: Path) -> None:
     assert "IMG-1.jpg" in str(error)
 
 
-def test_zip_with_two_chats(lake: Path, tmp_path: Path) -> None:
+def test_zip_with_two_chats_and_one_chat_name(lake: Path, tmp_path: Path) -> None:
+    """Each chat of a zip is imported on its own, so --chat cannot name them all."""
     path = make_zip(tmp_path / "two.zip", {"a/_chat.txt": GOOD, "b/_chat.txt": GOOD})
-    assert isinstance(import_bad(lake, path), ArchiveAmbiguous)
+    before = snapshot(lake)
+    [outcome] = import_exports(lake, [path], ImportOptions(chat="x", tz="UTC"))
+    assert snapshot(lake) == before
+    assert isinstance(outcome.error, ArchiveAmbiguous)
+    assert "a/_chat.txt, b/_chat.txt" in str(outcome.error)
 
 
 @pytest.mark.parametrize("member", ["../evil.txt", "/etc/cron.d/x", "a/../../b.jpg",

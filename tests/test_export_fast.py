@@ -241,7 +241,7 @@ def test_cue_heavy_exports_fast_equals_reference(dialect, items) -> None:
 
 def test_file_ordinals_equal_the_schema_counter() -> None:
     from ingest.schema import with_keys
-    from ingest.sources.export.rows import file_ordinals
+    from ingest.sources.export.rows import file_key_inputs, file_ordinals
 
     base = datetime(2024, 3, 15, 9, 2)
     texts = ["ok", "ok ", "", "Grüße", "ok", "", "a\r\nb", "a\nb", " x\u00a0",
@@ -254,3 +254,4 @@ def test_file_ordinals_equal_the_schema_counter() -> None:
     for slice_rows in (3, 7, 1000):
         keyed = key_inputs(frame).with_columns(file_ordinals(frame, slice_rows))
         assert assign_keys("c1", keyed).to_list() == want
+        assert assign_keys("c1", file_key_inputs(frame, slice_rows)).to_list() == want

@@ -49,7 +49,8 @@ def import_(paths: tuple[Path, ...], chat: str | None, chat_id: str | None,
     """Import WhatsApp chat exports (.txt, .zip or folders of them).
 
     Re-importing a file adds nothing; a later, longer export of the same chat adds
-    only its new messages. A file that fails leaves the lake unchanged.
+    only its new messages. A file that fails leaves the lake unchanged. A zip of
+    several chat files imports each as its own chat.
 
     \b
     Example:
@@ -92,8 +93,9 @@ def outcome_json(outcome: FileOutcome) -> dict:
     """The machine-readable summary of one file."""
     data: dict = {"path": str(outcome.path), "zone": outcome.zone}
     if outcome.error is not None:
-        return data | {"ok": False, "error": str(outcome.error),
-                       "error_type": type(outcome.error).__name__}
+        chat_file = {"file": outcome.name} if outcome.name is not None else {}
+        return data | chat_file | {"ok": False, "error": str(outcome.error),
+                                   "error_type": type(outcome.error).__name__}
     summary, parsed = outcome.summary, outcome.parsed
     assert summary is not None and parsed is not None
     return data | {

@@ -1,9 +1,12 @@
 """Reading export files from disk: .txt, .zip (chat plus media) and folders of them.
 
 Nothing is ever extracted. A zip is refused before any member is read when a member
-path would escape its folder (zip-slip) or when the chat member would expand beyond a
-sane size or ratio (zip bomb); the chat member is then read with a hard byte cap, since
-declared sizes can lie.
+path would escape its folder (zip-slip) or when its chat members would expand beyond
+a sane size or ratio, alone or together (zip bomb); each chat member is then read with
+a hard byte cap, since declared sizes can lie.
+
+A WhatsApp zip holds one chat file plus media; a zip made by hand may hold several
+exports, and each chat file in it is a chat of its own (issue #5).
 """
 
 from __future__ import annotations
@@ -89,21 +92,82 @@ def find_exports(path: Path) -> list[Path]:
     return found
 
 
+@dataclass(frozen=True)
+class ExportSource:
+    """One chat file a PATH holds, not read yet: a .txt, or a chat member of a zip.
+
+    `loose_texts` are the zip's other .txt members, taken as attached documents."""
+
+    path: Path
+    member: str | None
+    chat_name: str
+    limits: ArchiveLimits
+    media_sizes: dict[str, int] = field(default_factory=dict)
+    loose_texts: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        if self.member is None:
+            return self.path.name
+        return f"{self.path.name}/{self.member}"
+
+    def read(self) -> ExportFile:
+        """The chat file's bytes; raises a typed error for anything unusable."""
+        if self.member is None:
+            return _read_text_file(self.path)
+        return _read_zip_member(self)
+
+
+def open_exports(
+    path: Path, limits: ArchiveLimits | None = None
+) -> list[ExportSource]:
+    """The chat files of one export PATH: itself (.txt), or each chat in a zip.
+
+    A zip's safety checks all run here, before any member is read."""
+    limits = limits or ArchiveLimits()
+    if not zipfile.is_zipfile(path):
+        return [ExportSource(path, None, _text_chat_name(path), limits)]
+    with _open_zip(path) as archive:
+        infos = archive.infolist()
+    for info in infos:
+        check_member_path(path.name, info.filename)
+    chats = choose_chat_members(path.name, infos)
+    check_expansion(path.name, chats, limits)
+    chat_names = {c.filename for c in chats}
+    loose = tuple(i.filename for i in infos
+                  if not i.is_dir() and i.filename.lower().endswith(".txt")
+                  and i.filename not in chat_names)
+    several = len(chats) > 1
+    return [
+        ExportSource(path, chat.filename, _member_chat_name(path, chat, several),
+                     limits, _zip_media_sizes(infos, chat, chat_names, several),
+                     loose)
+        for chat in chats
+    ]
+
+
 def read_export_file(path: Path, limits: ArchiveLimits | None = None) -> ExportFile:
-    """Read one .txt or .zip export; raises a typed error for anything unusable."""
-    if zipfile.is_zipfile(path):
-        return read_zip_export(path, limits or ArchiveLimits())
+    """Read a .txt, or a .zip holding one chat file; raises a typed error otherwise."""
+    sources = open_exports(path, limits)
+    if len(sources) > 1:
+        raise ArchiveAmbiguous(path.name, [s.member or s.name for s in sources])
+    return sources[0].read()
+
+
+def _text_chat_name(path: Path) -> str:
+    if path.name == IOS_CHAT_MEMBER:
+        return chat_name_from(path.parent.name)
+    return chat_name_from(path.name)
+
+
+def _read_text_file(path: Path) -> ExportFile:
     data = path.read_bytes()
     if not data:
         raise ExportEmpty(path.name)
-    if path.name == IOS_CHAT_MEMBER:
-        chat_name = chat_name_from(path.parent.name)
-    else:
-        chat_name = chat_name_from(path.name)
     return ExportFile(
         name=path.name,
         data=data,
-        chat_name=chat_name,
+        chat_name=_text_chat_name(path),
         sha256=hashlib.sha256(data).hexdigest(),
         container="file",
         media_sizes=_sibling_sizes(path.parent),
@@ -119,28 +183,57 @@ def _sibling_sizes(folder: Path) -> dict[str, int]:
     return sizes
 
 
-def read_zip_export(path: Path, limits: ArchiveLimits) -> ExportFile:
+def _open_zip(path: Path) -> zipfile.ZipFile:
     try:
-        archive = zipfile.ZipFile(path)
+        return zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
         raise ArchiveUnreadable(path.name, str(exc)) from exc
-    with archive:
-        infos = archive.infolist()
-        for info in infos:
-            check_member_path(path.name, info.filename)
-        chat = choose_chat_member(path.name, infos)
-        check_expansion(path.name, chat, limits)
-        data = read_capped(path.name, archive, chat, limits)
-        sizes = {PurePosixPath(i.filename).name: i.file_size
-                 for i in infos if not i.is_dir() and i is not chat}
+
+
+def _read_zip_member(source: ExportSource) -> ExportFile:
+    assert source.member is not None
+    archive_name = source.path.name
+    with _open_zip(source.path) as archive:
+        try:
+            chat = archive.getinfo(source.member)
+        except KeyError as exc:  # the zip was replaced since it was listed
+            raise ArchiveUnreadable(archive_name, f"{source.member!r} is gone") \
+                from exc
+        check_expansion(archive_name, [chat], source.limits)
+        data = read_capped(archive_name, archive, chat, source.limits)
     return ExportFile(
-        name=f"{path.name}/{chat.filename}",
+        name=source.name,
         data=data,
-        chat_name=chat_name_from(path.name),
+        chat_name=source.chat_name,
         sha256=hashlib.sha256(data).hexdigest(),
         container="zip",
-        media_sizes=sizes,
+        media_sizes=source.media_sizes,
     )
+
+
+def _member_chat_name(archive: Path, chat: zipfile.ZipInfo, several: bool) -> str:
+    """The zip's name for its only chat (as always); with several, each chat file's
+    own name ('WhatsApp Chat with NAME.txt'), or its folder's for '_chat.txt'."""
+    member = PurePosixPath(chat.filename)
+    if not several or (member.name == IOS_CHAT_MEMBER and not member.parent.name):
+        return chat_name_from(archive.name)
+    if member.name == IOS_CHAT_MEMBER:
+        return chat_name_from(member.parent.name)
+    return chat_name_from(member.name)
+
+
+def _zip_media_sizes(
+    infos: list[zipfile.ZipInfo],
+    chat: zipfile.ZipInfo,
+    chat_names: set[str],
+    several: bool,
+) -> dict[str, int]:
+    """Sizes of the media members beside a chat member: every other member when the
+    zip holds one chat, those in the chat member's folder when it holds several."""
+    folder = PurePosixPath(chat.filename).parent
+    return {PurePosixPath(i.filename).name: i.file_size for i in infos
+            if not i.is_dir() and i.filename not in chat_names
+            and (not several or PurePosixPath(i.filename).parent == folder)}
 
 
 def check_member_path(archive: str, member: str) -> None:
@@ -151,27 +244,47 @@ def check_member_path(archive: str, member: str) -> None:
         raise ArchiveUnsafe(archive, member)
 
 
-def choose_chat_member(archive: str, infos: list[zipfile.ZipInfo]) -> zipfile.ZipInfo:
-    """The chat member: '_chat.txt', a 'WhatsApp Chat ...' name, or the only .txt."""
+def choose_chat_members(
+    archive: str, infos: list[zipfile.ZipInfo]
+) -> list[zipfile.ZipInfo]:
+    """The chat members: each '_chat.txt' and 'WhatsApp Chat ...' .txt, else every .txt.
+
+    Beside named chat files another .txt is an attached document (a media member);
+    a zip without a named one (renamed exports zipped by hand) has a chat per .txt.
+    """
     texts = [i for i in infos if not i.is_dir() and i.filename.lower().endswith(".txt")]
-    ios = [i for i in texts if PurePosixPath(i.filename).name == IOS_CHAT_MEMBER]
-    named = [i for i in texts if CHAT_FILE_NAME.match(PurePosixPath(i.filename).stem)]
-    for group in (ios, named, texts):
-        if len(group) == 1:
-            return group[0]
-        if len(group) > 1:
-            raise ArchiveAmbiguous(archive, [i.filename for i in group])
-    raise ArchiveNoChat(archive, [i.filename for i in infos])
+    named = [i for i in texts if PurePosixPath(i.filename).name == IOS_CHAT_MEMBER
+             or CHAT_FILE_NAME.match(PurePosixPath(i.filename).stem)]
+    # A name listed twice is one member: the last entry, as `ZipFile.getinfo` reads
+    chats = list({i.filename: i for i in named or texts}.values())
+    if not chats:
+        raise ArchiveNoChat(archive, [i.filename for i in infos])
+    return chats
 
 
-def check_expansion(archive: str, chat: zipfile.ZipInfo, limits: ArchiveLimits) -> None:
-    if chat.file_size > limits.max_chat_bytes:
-        raise ArchiveTooLarge(archive, chat.filename,
-                              f"would expand to {chat.file_size:,} bytes")
-    ratio = chat.file_size / max(chat.compress_size, 1)
-    if chat.file_size > limits.ratio_floor_bytes and ratio > limits.max_ratio:
-        raise ArchiveTooLarge(archive, chat.filename,
-                              f"would expand {ratio:,.0f} times its packed size")
+def check_expansion(
+    archive: str, chats: list[zipfile.ZipInfo], limits: ArchiveLimits
+) -> None:
+    """Refuse chat members that would expand too far, each alone and all together."""
+    for chat in chats:
+        _check_size(archive, chat.filename, chat.file_size, chat.compress_size, limits)
+    if len(chats) > 1:
+        _check_size(archive, [c.filename for c in chats],
+                    sum(c.file_size for c in chats),
+                    sum(c.compress_size for c in chats), limits)
+
+
+def _check_size(
+    archive: str, member: str | list[str], size: int, packed: int,
+    limits: ArchiveLimits,
+) -> None:
+    if size > limits.max_chat_bytes:
+        raise ArchiveTooLarge(archive, member, f"would expand to {size:,} bytes")
+    ratio = size / max(packed, 1)
+    if size > limits.ratio_floor_bytes and ratio > limits.max_ratio:
+        its = "its" if isinstance(member, str) else "their"
+        raise ArchiveTooLarge(archive, member,
+                              f"would expand {ratio:,.0f} times {its} packed size")
 
 
 def read_capped(

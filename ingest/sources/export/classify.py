@@ -29,14 +29,20 @@ FILE_ATTACHED = re.compile(
     r"файл прикреплен)\)"
 )
 
+# iOS puts a document's title (and a PDF's page count) before its placeholder:
+# "TITLE • N pages document omitted" (B14), "TITLE • N pages <attached: FILE>".
+DOC_TITLE = r"(?P<title>[^\n]+) • (?:\d+ pages? )?"
+
 # iOS media-included "<attached: NAME>" (B13) and old iOS "NAME <attached>" (B15).
-IOS_ATTACHED = re.compile(r"<(?:attached|Anhang|adjunto|pièce jointe|anexo|allegato|"
-                          r"bijlage|bifogad|liite|załącznik): (?P<file>[^>\n]+)>")
+IOS_ATTACHED = re.compile(
+    rf"(?:{DOC_TITLE})?<(?:attached|Anhang|adjunto|pièce jointe|anexo|allegato|"
+    r"bijlage|bifogad|liite|załącznik): (?P<file>[^>\n]+)>"
+)
 OLD_IOS_ATTACHED = re.compile(r"(?P<file>[^\n<]+?) <\u200e?attached>")
 
 # iOS media-less "... omitted" placeholders (B14), lower-cased kind word -> kind.
 IOS_OMITTED = re.compile(
-    r"(?:(?P<doc>.+) • (?:\d+ pages? )?document omitted|"
+    rf"(?:{DOC_TITLE}document omitted|"
     r"(?P<kind>image|video|audio|GIF|sticker|Contact card|document) omitted|"
     r"(?P<de>Bild|Video|Audio|GIF|Sticker|Kontaktkarte|Dokument) weggelassen|"
     r"(?P<es>imagen|video|audio|GIF|sticker|tarjeta de contacto) omitid[oa])"
@@ -120,6 +126,7 @@ class BodyInfo:
     attachment: str | None = None
     media_kind: str | None = None
     caption: str | None = None
+    title: str | None = None  # a document's title (B12, B14); not a caption
 
 
 def needs_classifying(body: str) -> bool:
@@ -166,11 +173,12 @@ def classify_body(body: str) -> BodyInfo:
         return _with_caption(info, rest)
     if _attached(info, first, rest):
         return info
-    omitted = IOS_OMITTED.fullmatch(body)
+    omitted = IOS_OMITTED.fullmatch(first)
     if omitted:
         info.is_media = True
         info.media_kind = _omitted_kind(omitted)
-        return info
+        info.title = omitted.group("title")
+        return _with_caption(info, rest)
     if LOCATION.search(body):
         info.is_location = True
     return info
@@ -184,10 +192,14 @@ def _attached(info: BodyInfo, first: str, rest: str) -> bool:
             info.is_media = True
             info.attachment = name
             info.media_kind = kind_from_name(name)
-            stem = name.rpartition(".")[0] or name
-            # A document's title is repeated on the next line; it is not a caption.
-            if rest and not (info.media_kind == "document" and rest == stem):
-                info.caption = rest
+            info.title = found.groupdict().get("title")
+            if info.title is None and info.media_kind == "document":
+                # Android repeats a document's title on the next line (B12); the
+                # lines after it, if any, are the caption.
+                head, _, tail = rest.partition("\n")
+                if head in (name, name.rpartition(".")[0] or name):
+                    info.title, rest = head, tail
+            _with_caption(info, rest)
             return True
     return False
 
@@ -199,7 +211,7 @@ def _with_caption(info: BodyInfo, rest: str) -> BodyInfo:
 
 
 def _omitted_kind(found: re.Match[str]) -> str:
-    if found.group("doc") is not None:
+    if found.group("title") is not None:
         return "document"
     word = found.group("kind") or found.group("de") or found.group("es")
     return OMITTED_KINDS.get(word.lower(), "document")

@@ -79,11 +79,27 @@ class ArchiveNoChat(ExportError):
 
 
 class ArchiveAmbiguous(ExportError):
-    def __init__(self, name: str, candidates: list[str]) -> None:
+    """A zip holds chat files of several chats where one chat was asked for."""
+
+    def __init__(
+        self, name: str, candidates: list[str], option: str | None = None
+    ) -> None:
+        self.candidates = candidates
+        shown = ", ".join(candidates[:5]) + (", ..." if len(candidates) > 5 else "")
+        if option is None:
+            super().__init__(
+                name,
+                f"the zip holds {len(candidates)} chat files ({shown}). Unzip it "
+                "and import each chat file by path.",
+            )
+            return
         super().__init__(
             name,
-            f"the zip holds several chat files ({', '.join(candidates[:5])}). "
-            "Unzip it and import each chat file by path.",
+            f"the zip holds {len(candidates)} chat files of different chats "
+            f"({shown}), and {option} names one chat, so none was imported. Leave "
+            f"out {option} to import each file as its own chat (named from its "
+            f"file name), or unzip the zip and import each file with its own "
+            f"{option}.",
         )
 
 
@@ -99,11 +115,17 @@ class ArchiveUnsafe(ExportError):
 
 
 class ArchiveTooLarge(ExportError):
-    def __init__(self, name: str, member: str, detail: str) -> None:
+    def __init__(self, name: str, member: str | list[str], detail: str) -> None:
         self.member = member
+        if isinstance(member, str):
+            what = f"member {member!r}"
+        else:  # several chat members, counted together
+            shown = ", ".join(map(repr, member[:5])) + (", ..." if len(member) > 5
+                                                        else "")
+            what = f"the {len(member)} chat members ({shown}) together"
         super().__init__(
             name,
-            f"member {member!r} {detail}, beyond what a chat export holds (a zip "
+            f"{what} {detail}, beyond what a chat export holds (a zip "
             "bomb or a damaged file). It was not expanded. Check where the file "
             "came from and export the chat again.",
         )

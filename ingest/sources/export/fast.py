@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import unicodedata
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -62,8 +63,8 @@ MESSAGE_COLUMNS = {
     "author_is_unsaved_contact": pl.Boolean(), "is_system": pl.Boolean(),
     "is_media": pl.Boolean(), "is_deleted": pl.Boolean(), "is_edited": pl.Boolean(),
     "attributed_to": pl.String(), "attachment": pl.String(),
-    "media_kind": pl.String(), "caption": pl.String(), "is_location": pl.Boolean(),
-    "attachment_present": pl.Boolean(),
+    "media_kind": pl.String(), "caption": pl.String(), "title": pl.String(),
+    "is_location": pl.Boolean(), "attachment_present": pl.Boolean(),
 }
 CLASSIFIED = [c for c in MESSAGE_COLUMNS if c not in ("line", "line_count",
                                                       "timestamp",
@@ -170,22 +171,29 @@ def parse_fast(
     dialect = sniff_dialect(lines.head(SNIFF_LINES).to_list())
     if dialect is None:
         return None
-    pattern = "(?s)" + dialect.pattern().pattern
-    parts = []
+    header = dialect.pattern().pattern
+    rest = "(?P<r>.*)"
+    assert header.endswith(rest), "compile_header ends with the rest of the line"
+    # The header alone, as group h: its length is where the rest starts (the same
+    # match, as ".*" always matches), and without the long capture of the rest the
+    # Rust regex runs 2.5x faster
+    pattern = "(?s)(?P<h>" + header[: -len(rest)] + ")"
+
+    def heads_of(start: int) -> pl.DataFrame:
+        part = lines.slice(start, EXTRACT_ROWS)
+        groups = part.str.extract_groups(pattern).struct.unnest()
+        return groups.select("d", "t", pl.col("h").str.len_chars().alias("skip"))
+
     try:
-        # In slices, keeping only the date, the time and where the rest starts: the
-        # rest itself is cut from the line again when its message is classified.
-        for start in range(0, lines.len(), EXTRACT_ROWS):
-            part = lines.slice(start, EXTRACT_ROWS)
-            groups = part.str.extract_groups(pattern).struct.unnest()
-            parts.append(groups.select(
-                "d", "t",
-                (part.str.len_chars() - pl.col("r").str.len_chars()).alias("skip"),
-            ))
+        # In slices, two at a time (the regex runs in Rust, without the GIL),
+        # keeping only the date, the time and where the rest starts: the rest
+        # itself is cut from the line again when its message is classified.
+        with ThreadPoolExecutor(2, thread_name_prefix="walake-parse") as pool:
+            parts = list(pool.map(heads_of, range(0, lines.len(), EXTRACT_ROWS)))
     except pl.exceptions.PolarsError:
         return None
     frame = pl.concat(parts, rechunk=True)
-    del parts, groups
+    del parts
     parsed = _parse_frame(name, frame, lines, dialect, date_order, members)
     if parsed is not None:
         parsed.bom, parsed.crlf = bom, crlf
@@ -402,7 +410,7 @@ def _classify_slice(
         "is_system": event.clone(), "is_media": omitted.clone(),
         "is_deleted": false(), "is_edited": edited.clone(), "attributed_to": none(),
         "attachment": none(), "media_kind": none(), "caption": caption,
-        "is_location": false(),
+        "is_location": false(), "title": none(),
     }
     slow_at = (~(plain | event | edited | omitted)).arg_true()
     if slow_at.len():
@@ -465,5 +473,5 @@ def _reclassify_authors(frame: pl.DataFrame) -> tuple[pl.DataFrame, list[int]]:
                            ("is_deleted", False), ("is_edited", False),
                            ("is_location", False))),
         *(pl.when(hit).then(None).otherwise(pl.col(c)).alias(c)
-          for c in ("attachment", "media_kind", "caption")),
+          for c in ("attachment", "media_kind", "caption", "title")),
     ), lines

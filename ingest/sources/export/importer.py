@@ -2,7 +2,8 @@
 
 Each file is read and parsed in full before anything is written, so a file that fails
 leaves the lake as it was; the other files still go in. The outcome of every file,
-good or bad, is returned for the CLI to show.
+good or bad, is returned for the CLI to show: one per chat file, so a zip holding
+several chat files gives one outcome for each.
 """
 
 from __future__ import annotations
@@ -13,8 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ingest.lake.writer import LakeWriter
-from ingest.sources.export.archive import ArchiveLimits, find_exports, read_export_file
-from ingest.sources.export.errors import ExportError
+from ingest.sources.export.archive import (
+    ArchiveLimits,
+    ExportSource,
+    find_exports,
+    open_exports,
+)
+from ingest.sources.export.errors import ArchiveAmbiguous, ExportError
 from ingest.sources.export.fast import FastParsed, parse_fast
 from ingest.sources.export.land import (
     ChatTarget,
@@ -41,13 +47,17 @@ class ImportOptions:
 
 @dataclass
 class FileOutcome:
-    """What happened to one file: a summary and its parse, or the error."""
+    """What happened to one chat file: a summary and its parse, or the error.
+
+    `name` is the chat file's ('x.zip/_chat.txt' in a zip); None when PATH failed
+    before its chat files were known."""
 
     path: Path
     zone: str
     summary: ImportSummary | None = None
     parsed: ParsedExport | FastParsed | None = None
     error: ExportError | None = None
+    name: str | None = None
 
 
 def import_exports(
@@ -62,26 +72,83 @@ def import_exports(
     outcomes = []
     with LakeWriter(lake) as writer:
         for path in files:
-            outcome = FileOutcome(path, zone_name)
-            try:
-                # The GC would rescan the file's million live rows again and again.
-                with gc_paused():
-                    _import_one(writer, path, options, zone, outcome, on_progress)
-            except ExportError as exc:
-                outcome.error = exc
-            outcomes.append(outcome)
+            outcomes += _import_path(writer, path, options, zone, zone_name,
+                                     on_progress)
     return outcomes
+
+
+def _import_path(
+    writer: LakeWriter,
+    path: Path,
+    options: ImportOptions,
+    zone: object,
+    zone_name: str,
+    on_progress: Progress | None,
+) -> list[FileOutcome]:
+    """Every chat file of one PATH, each on its own: one failing keeps the others."""
+    try:
+        sources = open_exports(path, options.limits)
+        _check_one_chat_asked(path, sources, options)
+    except ExportError as exc:
+        return [FileOutcome(path, zone_name, error=exc)]
+    outcomes = []
+    for source in sources:
+        outcome = FileOutcome(path, zone_name, name=source.name)
+        try:
+            # The GC would rescan the file's million live rows again and again.
+            with gc_paused():
+                _import_one(writer, source, options, zone, outcome, on_progress)
+        except ExportError as exc:
+            outcome.error = exc
+        outcomes.append(outcome)
+    _warn_loose_texts(path, sources, outcomes)
+    return outcomes
+
+
+def _check_one_chat_asked(
+    path: Path, sources: list[ExportSource], options: ImportOptions
+) -> None:
+    """--chat/--chat-id name one chat: refused for a zip of several chats' files."""
+    option = "--chat-id" if options.chat_id else "--chat" if options.chat else None
+    if option is None or len({chat_id_for(s.chat_name) for s in sources}) < 2:
+        return
+    raise ArchiveAmbiguous(path.name, [s.member or s.name for s in sources], option)
+
+
+def _warn_loose_texts(
+    path: Path, sources: list[ExportSource], outcomes: list[FileOutcome]
+) -> None:
+    """Say which other .txt of a zip went unimported: neither named as a chat file
+    nor attached in one of its chats (it may be a renamed export)."""
+    done = [o for o in outcomes if o.summary is not None and o.parsed is not None]
+    if not done or not sources[0].loose_texts:
+        return
+    attached = set().union(*(_attachments(o.parsed) for o in done))
+    for member in sources[0].loose_texts:
+        if member.rpartition("/")[2] not in attached:
+            done[0].summary.warnings.append(
+                f"{member!r} in {path.name} was not imported: it is not named like "
+                "a WhatsApp chat file and no chat in the zip attaches it. If it is a "
+                "chat export, rename it 'WhatsApp Chat with NAME.txt' in the zip, or "
+                "unzip the zip and import it by path."
+            )
+
+
+def _attachments(parsed: ParsedExport | FastParsed) -> set[str]:
+    if isinstance(parsed, FastParsed):
+        return set(parsed.frame["attachment"].drop_nulls().to_list())
+    return {m.attachment for m in parsed.messages if m.attachment}
 
 
 def _import_one(
     writer: LakeWriter,
-    path: Path,
+    chat_file: ExportSource,
     options: ImportOptions,
     zone: object,
     outcome: FileOutcome,
     on_progress: Progress | None,
 ) -> None:
-    source = read_export_file(path, options.limits)
+    source = chat_file.read()
     parsed = parse_fast(source.name, source.data, date_order=options.date_order,
                         members=source.members)
     if parsed is None:  # UTF-16, or not an export: the reference decides and words it

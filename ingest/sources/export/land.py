@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import unicodedata
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from itertools import islice
+from typing import Any
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, tzinfo
 
@@ -31,10 +34,10 @@ from ingest.sources.export.rows import (
     KeyAssigner,
     assign_keys,
     build_frame,
-    file_ordinals,
+    file_key_inputs,
     fold_name,
-    key_parts,
     lake_columns,
+    lake_text_expr,
 )
 
 BATCH_ROWS = 50_000
@@ -325,50 +328,64 @@ def land_fast(
     checking = bool(held.list.len()[0])
     messages = parsed.frame
     total = messages.height
-    # Ordinals span the whole file, as one OrdinalCounter over it would.
-    ordinals = file_ordinals(messages.select(
-        pl.col("timestamp").alias("sent_at_local"),
-        pl.when(pl.col("is_media")).then(pl.col("caption").fill_null(""))
-        .otherwise(pl.col("text")).alias("text")))
+    # Key inputs and ordinals span the whole file, as one OrdinalCounter over it would.
+    inputs = file_key_inputs(messages.select(
+        pl.col("timestamp").alias("sent_at_local"), lake_text_expr().alias("text")))
     blocking = bool(writer.manifest.data.get("blocklist", {}).get("chats"))
-    # Batch N is written (zstd, Parquet: C code without the GIL) on one helper
-    # thread while batch N+1 is built; commits stay one at a time and in order.
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="walake-commit")
-    inflight: Future | None = None
+
+    def prepare(start: int) -> tuple[pl.DataFrame, list[bytes | dict]] | None:
+        """The fresh rows of one batch and their raw records (or None: all held)."""
+        chunk = messages.slice(start, BATCH_ROWS)
+        keyed = inputs.slice(start, BATCH_ROWS)
+        frame = lake_columns(chunk, target, is_group, source.media_sizes)
+        frame = frame.with_columns(assign_keys(target.chat_id, keyed)) \
+            .select(SOURCE_COLUMNS)
+        fresh = _fresh_rows(writer, frame, held if checking else None)
+        if fresh is not None:
+            frame = frame.filter(fresh)
+        if frame.is_empty():
+            return None
+        raw = _raw_fast(parsed, source, target, chunk, keyed["_ordinal"], fresh,
+                        blocking)
+        return frame, raw
+
     pending: PendingBatch | None = None
-    step = BATCH_ROWS
-    try:
-        for start in range(0, total, step):
-            chunk = messages.slice(start, step)
-            frame = lake_columns(chunk, target, is_group, source.media_sizes)
-            chunk_ordinals = ordinals.slice(start, step)
-            keyed = key_parts(frame).with_columns(chunk_ordinals)
-            frame = frame.with_columns(
-                assign_keys(target.chat_id, keyed)
-            ).select(SOURCE_COLUMNS)
-            fresh = _fresh_rows(writer, frame, held if checking else None)
-            if fresh is not None:
-                frame = frame.filter(fresh)
-            if frame.is_empty():
-                continue
-            if pending is not None:
-                if inflight is not None:
-                    inflight.result()
-                inflight = pool.submit(_commit, writer, pending, summary)
-            raw = _raw_fast(parsed, source, target, chunk, chunk_ordinals, fresh,
-                            blocking)
-            pending = _batch_fast(parsed, source, target, is_group, frame, raw,
-                                  first=not summary.new)
-            summary.new += frame.height
-            if on_progress:
-                on_progress(min(start + step, total), total)
-        if inflight is not None:
-            inflight.result()
-    finally:
-        pool.shutdown(wait=True)  # never leave a batch half written behind us
+    for start, built in _in_order(prepare, range(0, total, BATCH_ROWS)):
+        if built is None:
+            continue
+        if pending is not None:
+            _commit(writer, pending, summary)
+        frame, raw = built
+        pending = _batch_fast(parsed, source, target, is_group, frame, raw,
+                              first=not summary.new)
+        summary.new += frame.height
+        if on_progress:
+            on_progress(min(start + BATCH_ROWS, total), total)
 
     _finish_import(writer, parsed, source, target, summary, pending)
     return summary
+
+
+def _in_order(
+    prepare: Callable[[int], Any], starts: range, workers: int = 2
+) -> Iterator[tuple[int, Any]]:
+    """(start, prepare(start)) in order, with up to `workers` batches prepared at
+    once on helper threads (Polars and the key loop take turns with the GIL) while
+    the caller commits the one before: commits stay one at a time and in order."""
+    with ThreadPoolExecutor(workers, thread_name_prefix="walake-batch") as pool:
+        queued = iter(starts)
+        ahead: deque[tuple[int, Future]] = deque(
+            (start, pool.submit(prepare, start)) for start in islice(queued, workers))
+        try:
+            while ahead:
+                start, future = ahead.popleft()
+                built = future.result()
+                for following in islice(queued, 1):
+                    ahead.append((following, pool.submit(prepare, following)))
+                yield start, built
+        finally:
+            for _, future in ahead:
+                future.cancel()  # the pool then waits for those already running
 
 
 def _raw_fast(

@@ -63,6 +63,7 @@ class Message(msgspec.Struct, gc=False):
     attachment: str | None = None
     media_kind: str | None = None
     caption: str | None = None
+    title: str | None = None  # a document's title (B12, B14); not a caption
     is_location: bool = False
     attachment_present: bool | None = None
 
@@ -285,6 +286,7 @@ def _message(
         is_media=info.is_media, is_deleted=info.is_deleted, is_edited=info.is_edited,
         author_is_unsaved_contact=unsaved, attachment=info.attachment,
         media_kind=info.media_kind, caption=info.caption, is_location=info.is_location,
+        title=info.title,
     )
 
 
@@ -338,7 +340,7 @@ def as_system(message: Message) -> None:
     message.author = None
     message.is_system = True
     message.is_media = message.is_deleted = message.is_edited = False
-    message.attachment = message.media_kind = message.caption = None
+    message.attachment = message.media_kind = message.caption = message.title = None
     message.is_location = False
 
 

@@ -88,10 +88,35 @@ def _second(local: datetime) -> str:
 
 
 def lake_text(message: Message) -> str:
-    """The row text: a media placeholder becomes "" (MCP's content); a caption stays."""
+    """The row text: a media placeholder becomes "" (MCP's content); a caption stays.
+
+    A document's title is not text: MCP and the bridge store "" for every media row,
+    so the text (and with it the message key) stays "" there too. The title goes to
+    media_filename when the export names no file (`lake_filename`).
+    """
     if message.is_media:
         return message.caption or ""
     return message.text
+
+
+def lake_text_expr() -> pl.Expr:
+    """`lake_text` over a message frame's columns (fast path, `file_ordinals`)."""
+    return pl.when(pl.col("is_media")).then(pl.col("caption").fill_null("")) \
+        .otherwise(pl.col("text"))
+
+
+def lake_filename(message: Message) -> str | None:
+    """The attached file's name; for a media-less export (iOS "TITLE • N pages
+    document omitted"), the document's title, the only name the file has."""
+    if message.attachment or not message.is_media:
+        return message.attachment
+    return message.title or None
+
+
+def lake_filename_expr() -> pl.Expr:
+    """`lake_filename` over a message frame's columns."""
+    return pl.when(pl.col("attachment").is_null() & pl.col("is_media")) \
+        .then(pl.col("title")).otherwise(pl.col("attachment"))
 
 
 def build_frame(
@@ -119,7 +144,7 @@ def build_frame(
         "text": texts,
         "media_type": [MEDIA_TYPES.get(m.media_kind or "", "unknown")
                        if m.is_media else None for m in messages],
-        "media_filename": files,
+        "media_filename": [lake_filename(m) for m in messages],
         "media_size": [sizes.get(f) if f else None for f in files],
         "is_system": [m.is_system for m in messages],
         "is_deleted": [m.is_deleted for m in messages],
@@ -165,8 +190,7 @@ def lake_columns(
     authors = messages["author"].drop_nulls().unique().to_list()
     me = fold_name(target.me) if target.me else None
     offsets = _hour_offsets(messages["timestamp"], target.zone)
-    text = (pl.when(pl.col("is_media")).then(pl.col("caption").fill_null(""))
-            .otherwise(pl.col("text")))
+    text = lake_text_expr()
     frame = messages.select(
         pl.col("author").replace_strict({a: _sender_id(a) for a in authors},
                                         default=None, return_dtype=pl.String)
@@ -183,7 +207,7 @@ def lake_columns(
             pl.col("media_kind").fill_null("").replace_strict(
                 MEDIA_TYPES, default="unknown", return_dtype=pl.String))
         .alias("media_type"),
-        pl.col("attachment").alias("media_filename"),
+        lake_filename_expr().alias("media_filename"),
         pl.col("attachment").replace_strict(
             {f: sizes[f] for f in sizes}, default=None, return_dtype=pl.Int64)
         .alias("media_size"),
@@ -240,30 +264,35 @@ def key_parts(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def file_ordinals(frame: pl.DataFrame, rows: int = 200_000) -> pl.Series:
-    """Each row's ordinal among identical (second, key text) rows, in file order.
+    """Each row's ordinal among identical (second, key text) rows, in file order."""
+    return file_key_inputs(frame, rows)["_ordinal"]
 
-    What one `schema.OrdinalCounter` over the file gives. Only a 64-bit hash of each
-    pair is kept for the whole file (slice by slice); rows whose hash is unique are
-    0, and the few others are numbered on their real strings.
+
+def file_key_inputs(frame: pl.DataFrame, rows: int = 200_000) -> pl.DataFrame:
+    """`key_parts` of every row plus its `_ordinal`: everything `assign_keys` needs.
+
+    The ordinal is what one `schema.OrdinalCounter` over the file gives: rows whose
+    (second, key text) pair has a unique 64-bit hash are 0, and the few others are
+    numbered on their real strings.
     """
-    hashes = pl.concat([
-        key_parts(frame.slice(start, rows))
-        .select(pl.struct("_second", "_key_text").hash()).to_series()
-        for start in range(0, frame.height, rows)
-    ]) if frame.height else pl.Series([], dtype=pl.UInt64)
+    if not frame.height:
+        return key_parts(frame).with_columns(pl.Series("_ordinal", [], pl.Int64))
+    parts = pl.concat([key_parts(frame.slice(start, rows))
+                       for start in range(0, frame.height, rows)])
+    hashes = parts.select(pl.struct("_second", "_key_text").hash()).to_series()
     ordinal = pl.repeat(0, frame.height, dtype=pl.Int64, eager=True)
     twins = hashes.is_duplicated()
     if twins.any():
         at = twins.arg_true()
-        numbered = key_parts(frame[at]).select(
+        numbered = parts[at].select(
             pl.int_range(pl.len(), dtype=pl.Int64).over("_second", "_key_text"))
         ordinal = ordinal.scatter(at, numbered.to_series())
-    return ordinal.alias("_ordinal")
+    return parts.with_columns(ordinal.alias("_ordinal"))
 
 
 def key_inputs(frame: pl.DataFrame) -> pl.DataFrame:
-    """`key_parts` plus `file_ordinals`: everything `assign_keys` needs."""
-    return key_parts(frame).with_columns(file_ordinals(frame))
+    """`file_key_inputs` of a frame that is a whole file."""
+    return file_key_inputs(frame)
 
 
 def assign_keys(chat_id: str, inputs: pl.DataFrame) -> pl.Series:
