@@ -170,7 +170,8 @@ async def pull_once(
     noted in `summary.failed_chats` and the others go on. `batch_extra` may add
     fields to each batch's manifest record (the monitor notes what to alert on).
     """
-    plan = Plan(asyncio.Queue(), asyncio.Queue(maxsize=QUEUE_CHUNKS))
+    plan = Plan(asyncio.Queue(), asyncio.Queue(maxsize=QUEUE_CHUNKS),
+                _held_keys(writer, sources[0].key))
     for chat in chats:
         plan.todo.put_nowait(chat)
     cursors = dict(writer.manifest.cursors(sources[0].key))  # as of the start
@@ -218,6 +219,14 @@ async def _finish(plan: Plan, committer: asyncio.Task) -> None:
 class Plan:
     todo: asyncio.Queue[Chat]
     chunks: asyncio.Queue[Chunk | None]
+    held: Callable[[str], set[str]]
+
+
+def _held_keys(writer: LakeWriter, source_key: str) -> Callable[[str], set[str]]:
+    """The keys the lake holds for a chat, from this source: what a late-row sweep
+    must not land twice. Each chat is walked once per pull and its sweep comes
+    first, so its earlier rows are all recorded by then."""
+    return lambda chat_id: set(writer.held_keys(chat_id, source_key))
 
 
 async def _worker(source, plan, cursors, options, summary) -> None:  # noqa: ANN001
@@ -246,7 +255,8 @@ async def _walker(source, plan, cursors, options, summary) -> None:  # noqa: ANN
 async def _pull_one(source, chat, plan, cursors, options, summary) -> None:  # noqa: ANN001
     cursor = ChatCursor.from_json(cursors.get(chat.chat_id))
     try:
-        async for chunk in walk_chat(source, chat, cursor, options.max_messages):
+        async for chunk in walk_chat(source, chat, cursor, options.max_messages,
+                                     plan.held):
             await plan.chunks.put(chunk)
     except ToolFailed as exc:
         # One chat the server cannot serve does not stop the others

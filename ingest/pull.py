@@ -9,16 +9,16 @@ A chat's pull is up to three walks: new messages above the cursor, gaps left by 
 interrupted walk, and older history until `max_messages` is reached. Each emitted
 chunk carries the cursor as it will be once the chunk is recorded.
 
-TODO(#2): a row a server gains later with a time older than what the cursor covers
-(a late delivery, a history sync) is not pulled: MCP answers carry no rowid to
-notice it by. `walake extract --source bridge` sweeps for such rows
-(ingest/sources/bridge_pull.py); the monitor, which walks here, leaves them to it.
+Late rows, which a source gains later with a time older than what the cursor covers
+(a late delivery, a history sync), are swept first when the source can find them
+(`sweep_late`: the bridge store, by rowid). TODO(#2): MCP answers carry no rowid to
+notice them by, so over MCP they are not pulled.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -72,14 +72,28 @@ def second_of(row: dict) -> str:
     return row_second(row)
 
 
+HeldKeys = Callable[[str], set[str]]  # chat id -> message_keys the lake holds
+
+
 async def walk_chat(
-    source: PagedSource, chat: Chat, cursor: ChatCursor, max_messages: int
+    source: PagedSource, chat: Chat, cursor: ChatCursor, max_messages: int,
+    held: HeldKeys | None = None,
 ) -> AsyncIterator[Chunk]:
-    """All chunks needed to bring `chat` up to date; the last one has done=True."""
+    """All chunks needed to bring `chat` up to date; the last one has done=True.
+
+    With `held`, a source that has `sweep_late` first lands the rows written late
+    into seconds the cursor covers, and the cursor takes its new mark.
+    """
     state = cursor.copy()
     learn = getattr(source, "learn_offsets", None)
     if learn is not None and state.offsets:
         learn(state.offsets)
+    sweep = getattr(source, "sweep_late", None)
+    if sweep is not None and held is not None:
+        rows, raw, state.mark = await sweep(chat, cursor, held)
+        if rows:
+            state.count += len(rows)
+            yield Chunk(chat, rows, raw, state.copy())
     if state.ranges:
         async for chunk in _walk_head(source, chat, state):
             yield _with_offsets(chunk, state)

@@ -270,3 +270,26 @@ def test_late_rows_inside_the_covered_history_are_pulled_once(store, tmp_path):
     assert bridge(store, lake, *ALL)["messages"] == 0  # swept once, not again
     texts = [r[0] for r in lake_rows(lake, "text")]
     assert texts.count("urgent: a late delivery") == 1
+
+
+def test_the_paged_path_the_monitor_uses_sweeps_late_rows_too(store, tmp_path):
+    store = fresh_store(tmp_path, store)
+    lake = tmp_path / "lake"
+    options = ExtractOptions(max_chats=1000, max_messages=1_000_000)
+
+    def pull() -> int:
+        source = BridgeSource(store, ZoneInfo("Europe/London"), page_size=97)
+        with LakeWriter(lake) as writer:
+            return asyncio.run(run_extract(writer, [source], options)).messages
+
+    assert pull() == sum(store_counts(store).values())
+    chats = sorted(store_counts(store))
+    _insert_late(store, chats[0], 1, "urgent: a late delivery", "LATE1")
+    _insert_late(store, chats[1], 250, "history sync brought this one", "LATE2")
+
+    assert pull() == 2
+    assert lake_counts(lake) == store_counts(store)
+    assert pull() == 0  # swept once, not again
+    assert bridge(store, lake, *ALL)["messages"] == 0  # and the fast path agrees
+    texts = [r[0] for r in lake_rows(lake, "text")]
+    assert texts.count("urgent: a late delivery") == 1

@@ -15,14 +15,16 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from ingest.cursor import ChatCursor
 from ingest.errors import IngestError
-from ingest.schema import local_second
+from ingest.schema import OrdinalCounter, local_second
 from ingest.sources.bridge_rows import (
     ROW_JSON,
     SECOND_SQL,
@@ -232,15 +234,53 @@ class BridgeSource:
             f"ORDER BY {SECOND_SQL} DESC, m.rowid LIMIT ? OFFSET ?"
         )
         lines = [r[0] for r in self.store.run(sql, (*bounds, limit, limit * page))]
-        blob = "\n".join(lines).encode()
-        if self._names is None:
-            self._names = self.store.read_names()
-        frame = typed_rows(parse_store_rows(blob), chat, self._names, self.tz)
-        rows = frame.drop("second", "message_key").to_dicts()
-        raw = {
+        return Page(self._rows(chat, lines), {
             "store": self.store.path.name,
             "chat_id": chat.chat_id,
             "window": list(bounds[1:]),
             "rows": lines,
-        }
-        return Page(rows, raw)
+        })
+
+    async def sweep_late(
+        self, chat: Chat, cursor: ChatCursor, held: Callable[[str], set[str]]
+    ) -> tuple[list[dict], list[dict], int]:
+        """Rows written since the cursor's `mark` into seconds it already covers.
+
+        The late rows the monitor would otherwise never see (a delayed delivery, a
+        history sync): each such second is read whole, so its ordinals hold, and
+        only rows whose keys the lake lacks (`held`) come back, keyed, with their
+        raw records and the store's highest rowid now (the chat's next mark).
+        """
+        (mark,) = self.store.run("SELECT coalesce(max(rowid), 0) FROM messages")[0]
+        if cursor.mark is None or not cursor.ranges or mark <= cursor.mark:
+            return [], [], mark
+        found = self.store.run(
+            f"SELECT DISTINCT {SECOND_SQL} FROM messages m WHERE m.rowid > ? "
+            "AND m.rowid <= ? AND m.chat_jid = ?", (cursor.mark, mark, chat.chat_id))
+        seconds = sorted({sec for (sec,) in found
+                          if any(r.lo <= sec < r.hi for r in cursor.ranges)})
+        rows: list[dict] = []
+        raws: list[dict] = []
+        keys: set[str] | None = None
+        for second in seconds:
+            self.calls += 1
+            lines = [r[0] for r in self.store.run(
+                f"SELECT {ROW_JSON} FROM messages m WHERE m.chat_jid = ? "
+                f"AND {SECOND_SQL} = ? AND m.rowid <= ? ORDER BY m.rowid",
+                (chat.chat_id, second, mark))]
+            counter = OrdinalCounter()
+            keyed = [counter.assign(row) for row in self._rows(chat, lines)]
+            keys = held(chat.chat_id) if keys is None else keys
+            fresh = [row for row in keyed if row["message_key"] not in keys]
+            if fresh:
+                rows += fresh
+                raws.append({"store": self.store.path.name, "chat_id": chat.chat_id,
+                             "window": [second, second + TOP], "rows": lines})
+        return rows, raws, mark
+
+    def _rows(self, chat: Chat, lines: list[str]) -> list[dict]:
+        if self._names is None:
+            self._names = self.store.read_names()
+        blob = "\n".join(lines).encode()
+        frame = typed_rows(parse_store_rows(blob), chat, self._names, self.tz)
+        return frame.drop("second", "message_key").to_dicts()

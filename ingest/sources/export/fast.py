@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import io
 import unicodedata
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -296,9 +296,18 @@ def _classify(
     `registered` (candidate -> the line it entered the cache at).
     """
     names: dict[str, tuple[str, bool]] = {}
-    parts = [_classify_slice(heads.slice(start, CLASSIFY_ROWS), lines, registered,
-                             names)
-             for start in range(0, heads.height, CLASSIFY_ROWS)]
+    parts = []
+    starts = range(0, heads.height, CLASSIFY_ROWS)
+    with ThreadPoolExecutor(1, thread_name_prefix="walake-classify") as pool:
+
+        def prepare(start: int) -> Future:
+            return pool.submit(_prepare_slice, heads.slice(start, CLASSIFY_ROWS), lines)
+
+        coming = prepare(starts[0]) if starts else None
+        for index, _ in enumerate(starts):
+            current = coming
+            coming = prepare(starts[index + 1]) if index + 1 < len(starts) else None
+            parts.append(_finish_slice(current.result(), registered, names))
     frame = pl.concat(parts, how="vertical", rechunk=False) if len(parts) > 1 \
         else parts[0]
     del parts
@@ -313,12 +322,23 @@ def _classify(
     ).cast(MESSAGE_COLUMNS), system_lines
 
 
-def _classify_slice(
-    heads: pl.DataFrame,
-    lines: pl.Series,
-    registered: dict[str, int],
-    names: dict[str, tuple[str, bool]],
-) -> pl.DataFrame:
+@dataclass
+class _Prepared:
+    """What a slice's columns decide without the author cache (`_prepare_slice`)."""
+
+    work: pl.DataFrame
+    registers: pl.Series
+    text: pl.Series
+    plain: pl.Series
+    event: pl.Series
+    edited: pl.Series
+    omitted: pl.Series
+    caption: pl.Series
+
+
+def _prepare_slice(heads: pl.DataFrame, lines: pl.Series) -> _Prepared:
+    """The slice's work that needs no state from earlier slices (a helper thread
+    does it for the next slice while `_finish_slice` runs on this one)."""
     heads = heads.with_columns(
         lines.gather(heads["i"]).str.slice(heads["skip"]).alias("r"))
     split = pl.col("r").str.splitn(": ", 2)
@@ -334,21 +354,12 @@ def _classify_slice(
     body = work["body"]
     lrm_start = body.str.starts_with(LRM).fill_null(False)
     has_colon = body.is_not_null()
-    # Does the reference's author cache hold this candidate when the row comes?
     # A row registers its candidate unless it has no ': ' or is an LRM event (B7).
     events = [k for k, b in zip(lrm_start.arg_true().to_list(),
                                 body.filter(lrm_start).to_list()) if _is_event(b)]
     registers = has_colon.cast(pl.Int32)
     if events:
         registers = registers.scatter(events, 0)
-    known = work.with_columns(registers.alias("reg")).select(
-        ((pl.col("reg").cum_sum().over("cand") - pl.col("reg")) > 0)
-        | pl.col("cand").is_in(sorted(registered))
-    ).to_series()
-    entered = work.filter(registers == 1).group_by("cand", maintain_order=True) \
-        .agg(pl.col("i").min())
-    for cand, i in entered.iter_rows():
-        registered.setdefault(cand, i + 1)
 
     # Android events have no ': ' on the first line: their text is the whole rest.
     source = work.select(
@@ -388,6 +399,28 @@ def _classify_slice(
         caption.scatter(cues, sub.select(
             pl.when(pl.col("omitted") & (pl.col("rest") != "")).then("rest")
         ).to_series())
+    return _Prepared(work, registers, text, plain, event, edited, omitted, caption)
+
+
+def _finish_slice(
+    prepared: _Prepared,
+    registered: dict[str, int],
+    names: dict[str, tuple[str, bool]],
+) -> pl.DataFrame:
+    """The slice's message columns, with the reference's author cache as it stands
+    after the slices before (`registered`, `names`), which this one then updates."""
+    work, registers, text = prepared.work, prepared.registers, prepared.text
+    event, edited, omitted = prepared.event, prepared.edited, prepared.omitted
+    has_colon = ~event
+    # Does the reference's author cache hold this candidate when the row comes?
+    known = work.with_columns(registers.alias("reg")).select(
+        ((pl.col("reg").cum_sum().over("cand") - pl.col("reg")) > 0)
+        | pl.col("cand").is_in(sorted(registered))
+    ).to_series()
+    entered = work.filter(registers == 1).group_by("cand", maintain_order=True) \
+        .agg(pl.col("i").min())
+    for cand, i in entered.iter_rows():
+        registered.setdefault(cand, i + 1)
     for cand in work["cand"].filter(has_colon).unique().to_list():
         if cand not in names:
             names[cand] = _author(cand)
@@ -398,21 +431,22 @@ def _classify_slice(
         .to_series()
     unsaved = cand.replace_strict({c: u for c, (_, u) in names.items()},
                                   default=False, return_dtype=pl.Boolean) & ~event
+
     def false() -> pl.Series:
-        return pl.repeat(False, heads.height, dtype=pl.Boolean, eager=True)
+        return pl.repeat(False, work.height, dtype=pl.Boolean, eager=True)
 
     def none() -> pl.Series:
-        return pl.repeat(None, heads.height, dtype=pl.String, eager=True)
+        return pl.repeat(None, work.height, dtype=pl.String, eager=True)
 
     # Fresh series each: `scatter` below writes in place.
     columns = {
         "author": author, "text": text, "author_is_unsaved_contact": unsaved,
         "is_system": event.clone(), "is_media": omitted.clone(),
         "is_deleted": false(), "is_edited": edited.clone(), "attributed_to": none(),
-        "attachment": none(), "media_kind": none(), "caption": caption,
+        "attachment": none(), "media_kind": none(), "caption": prepared.caption,
         "is_location": false(), "title": none(),
     }
-    slow_at = (~(plain | event | edited | omitted)).arg_true()
+    slow_at = (~(prepared.plain | event | edited | omitted)).arg_true()
     if slow_at.len():
         slow = _reference_rows(work, slow_at, known, names)
         for name in CLASSIFIED:
