@@ -61,8 +61,9 @@ def generate(lake: Path, rows: int, keyword_percent: int) -> None:
     `keyword_percent` of the messages draw words from a vocabulary where about one
     word in ten is a keyword form (some with punctuation around them); the others
     draw from the filler words only, whose decoys ("ideal", "dealer", "urgently")
-    pass the prefilter but are no keyword. 100 is the worst case for the views
-    (most messages need the full regex pass); real chats are nearer 5 to 10.
+    look like keywords but are none. 100 is the worst case for the views (most
+    messages hold keywords); real chats are nearer 5 to 10. Keys are unique, so
+    each batch is marked new_keys, as LakeWriter.commit would mark it.
     """
     vocab = FILLER * 3 + KEYWORD_WORDS
     manifest = Manifest.load(lake)
@@ -118,7 +119,8 @@ def generate(lake: Path, rows: int, keyword_percent: int) -> None:
         (lake / relative).parent.mkdir(parents=True, exist_ok=True)
         out.write_parquet(lake / relative, compression="zstd")
         manifest.record_batch(batch_id, {"source": "bench", "rows": n,
-                                         "files": {"messages": relative}})
+                                         "files": {"messages": relative},
+                                         "new_keys": True})
     manifest.save()
 
 

@@ -57,7 +57,6 @@ VIEW_ORDER: tuple[str, ...] = (
 AFTER_VIEW: dict[str, str] = {
     # Scoring needs the pattern as a constant (a per-row pattern is compiled per row).
     "keyword_pattern": (
-        "set variable keyword_prefilter = (select prefilter from keyword_pattern);\n"
         "set variable keyword_pattern = (select pattern from keyword_pattern);\n"
         "set variable keyword_lookup = (select lookup from keyword_pattern);"
     ),
@@ -232,6 +231,71 @@ def lake_table_sql(
     )
 
 
+def key_check_sql(
+    lake: Path,
+    batch_ids: Collection[str] | None = None,
+    manifest: Manifest | None = None,
+) -> str:
+    """Views lake_messages_checked and lake_messages_unchecked: the rows of
+    lake_messages split by whether their batch landed with `new_keys`.
+
+    A batch is marked when, as it landed, none of its message_keys was in the lake or
+    twice in it (LakeWriter.commit); a rebuild clears the mark. So a key with copies
+    has one in an unmarked batch, and the `messages` view only looks for copies of
+    the keys unmarked batches hold. Batches of older lakes have no mark: all of them
+    are unchecked, and `messages` looks at every key as before. A relation with no
+    rows is `where false`, so DuckDB drops the work on it at planning.
+    """
+    manifest = manifest or Manifest.load(lake)
+    by_file: dict[str, dict[bool, list[str]]] = {}
+    for batch_id, info in sorted(manifest.batches.items()):
+        relative = info.get("files", {}).get("messages")
+        if not relative or (batch_ids is not None and batch_id not in batch_ids):
+            continue
+        marked = info.get("new_keys") is True
+        by_file.setdefault(relative, {True: [], False: []})[marked].append(batch_id)
+    sql = ""
+    for name, marked in (("lake_messages_checked", True),
+                         ("lake_messages_unchecked", False)):
+        whole: list[Path] = []  # files of this kind's batches only
+        shared: list[Path] = []  # files that also hold the other kind's batches
+        marked_in_shared: list[str] = []
+        for relative, groups in by_file.items():
+            if not groups[marked]:
+                continue
+            path = (lake / relative).resolve()
+            if groups[not marked] or batch_ids is not None:
+                shared.append(path)
+                marked_in_shared.extend(groups[True])
+            else:
+                whole.append(path)
+        if batch_ids is not None:  # lake_messages holds only these batches' rows
+            mine = [b for groups in by_file.values() for b in groups[marked]]
+            where = _batch_filter("in", mine)
+        else:  # rows of a shared file that no marked batch owns are unchecked
+            where = _batch_filter("in" if marked else "not in", marked_in_shared)
+        selects = ["select * from lake_messages_empty"]
+        for paths, condition in ((whole, ""), (shared, where)):
+            if paths:
+                files = ", ".join(_quote(p.as_posix()) for p in paths)
+                selects.append(
+                    f"select * from read_parquet([{files}], union_by_name = true, "
+                    f"hive_partitioning = false){condition}"
+                )
+        if len(selects) == 1:
+            selects[0] += " where false"
+        body = "\nunion all by name\n".join(selects)
+        sql += f"create or replace view {name} as\n{body};\n"
+    return sql
+
+
+def _batch_filter(test: str, batch_ids: Collection[str]) -> str:
+    wanted = ", ".join(_quote(b) for b in sorted(set(batch_ids))) or "null"
+    if test == "not in":
+        return f"\nwhere batch_id is null or batch_id not in ({wanted})"
+    return f"\nwhere batch_id in ({wanted})"
+
+
 def keywords_sql(keywords: list[Keyword]) -> str:
     sql = (
         "create or replace table keywords (lang varchar, category varchar, "
@@ -253,11 +317,15 @@ def view_sql(name: str) -> str:
 
 
 def committed_files(
-    lake: Path, layer: str, batch_ids: Collection[str] | None = None
+    lake: Path,
+    layer: str,
+    batch_ids: Collection[str] | None = None,
+    manifest: Manifest | None = None,
 ) -> list[Path]:
     """The manifest's files of one layer (of `batch_ids` only, when given); fails if
     a listed file is gone."""
-    manifest = Manifest.load(lake)
+    data = (manifest or Manifest.load(lake)).data
+    manifest = Manifest(lake, {**data})  # its batches may be narrowed below
     if batch_ids is not None:
         manifest.data["batches"] = {
             b: info for b, info in manifest.batches.items() if b in batch_ids
@@ -295,10 +363,12 @@ def setup_script(
         f"set variable reply_window_hours = {float(reply_hours)!r};\n",
         keywords_sql(read_keywords(keyword_files(lake, keywords_dir))),
     ]
+    manifest = Manifest.load(lake)  # one reading for every table: one state of it
     for table in LAKE_TABLES:
         only = message_batches if table.layer == "messages" else None
-        files = committed_files(lake, table.layer, only)
+        files = committed_files(lake, table.layer, only, manifest)
         parts.append(lake_table_sql(table, files, only))
+    parts.append(key_check_sql(lake, message_batches, manifest))
     for name in VIEW_ORDER:
         parts.append(view_sql(name))
         after = AFTER_VIEW.get(name.rsplit("/", 1)[-1])

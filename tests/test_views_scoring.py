@@ -155,3 +155,41 @@ def test_keyword_forms_include_english_endings(tmp_path: Path) -> None:
     assert {"hire", "hires", "hired", "hiring", "emergencies", "deal", "deals",
             "dealing", "looking for"} <= forms
     assert "dealer" not in forms and "hirer" not in forms
+
+
+# Words the pattern's \b pieces decide (keyword_pattern): the same hits as looking up
+# every word a shorter form starts. Kelvin sign K (a separator that RE2 folds into
+# "k"), dotted İ (lower() gives "i"; RE2 does not fold it), long ſ (RE2 folds it
+# into "s"; lower() keeps it).
+KELVIN, DOTTED_I = "\u212a", "\u0130"
+EDGE_KEYWORDS = (
+    "category,weight,keyword,forms\n"
+    "travel,1,boo,book|booking\ntravel,1,ta,taxi\nservices,2,help,\n"
+    "services,2,need help,\nproducts,1,deal,\nmisc,0.5,ok,okay\nmisc,0.5,seal,\n"
+)
+EDGE_CASES = [
+    (f"boo{KELVIN}", 1.0, ["boo"]),
+    (f"boo{KELVIN}ing", 1.0, ["boo"]),
+    (f"a boo{KELVIN}s", 1.0, ["boo"]),
+    (f"tax{DOTTED_I}", 1.0, ["ta"]),
+    (f"tax{DOTTED_I}s", 0.0, []),
+    (f"ta{KELVIN}i", 1.0, ["ta"]),
+    ("taxis", 0.0, []),
+    ("need helpers", 0.0, []),  # the phrase's match takes "helpers" along
+    ("we help", 2.0, ["help"]),
+    ("dealer dealé deal_", 0.0, []),
+    ("Deals!", 1.0, ["deal"]),
+    (f"o{KELVIN}", 0.5, ["ok"]),
+    ("OK okay", 0.5, ["ok"]),
+    ("\u017feal", 0.0, []),
+]
+
+
+def test_words_next_to_forms_with_odd_letters(tmp_path: Path) -> None:
+    rows = [msg(text, at=i, key=f"e{i:02d}") for i, (text, *_) in enumerate(EDGE_CASES)]
+    lake = make_lake(tmp_path, rows)
+    keywords = _write(tmp_path / "kw" / "en.csv", EDGE_KEYWORDS).parent
+    with connect(lake, keywords_dir=keywords) as con:
+        got = con.sql("select score, keywords from message_scores "
+                      "order by message_key").fetchall()
+    assert got == [(score, kws) for _text, score, kws in EDGE_CASES]

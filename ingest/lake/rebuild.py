@@ -225,6 +225,8 @@ def rebuild_lake(
                 info["compacted_into"] = target
             if batch_id in rebuilt:
                 info["rebuilt_at"] = now
+                # Its rows may hold keys of other batches now (ingest/views.py)
+                info.pop("new_keys", None)
     summary.files_written = len(swaps)
     manifest.record_run({
         "command": "rebuild", "finished_at": now,

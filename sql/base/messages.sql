@@ -1,5 +1,7 @@
 -- messages: one row per message (message_key), deduplicated across batches and sources.
--- From: lake_messages (every committed Parquet batch; built by ingest/views.py).
+-- From: lake_messages (every committed Parquet batch), split into
+-- lake_messages_checked and lake_messages_unchecked by the batches' new_keys mark
+-- (all built by ingest/views.py from the manifest).
 -- Used by: chats, message_scores, the marts, `walake export-chat`, notebooks.
 -- When a message arrived more than once, the row with the most information wins
 -- (a source_message_id, then a sender_id, then most filled fields), then the earliest
@@ -10,16 +12,35 @@ with batch_rows as not materialized (
     select * from lake_messages
 ),
 
--- Copies of one message_key are rare (writers mostly avoid them), so only rows whose
--- key may be repeated are ranked: a narrow hash aggregate over hash(message_key) finds
--- the repeated hashes (a hash collision only sends a few more rows to the window,
+-- Copies of one message_key are rare, so only rows whose key may be repeated are
+-- ranked. A batch marked new_keys held no key of the lake when it landed (and none
+-- twice), so every key with copies has one in an unmarked batch: the keys of
+-- unmarked batches are the only candidates, counted over their own rows and the
+-- marked rows that share them (a small build side the marked rows probe). In an old
+-- lake every batch is unmarked, and this is a count over every key; in a lake of
+-- marked batches there is nothing to count. Counting hash(message_key) keeps the
+-- aggregate narrow (a hash collision only sends a few more rows to the window,
 -- which still partitions by the key itself), and the window, which sorts whole
--- rows, runs over just those rows. Every other row passes through unsorted.
+-- rows, runs over just the repeated keys' rows. Every other row passes unsorted.
 -- (batch_rows is not materialized: each branch re-reads the Parquet columns it
 -- needs, which is cheaper than buffering every row until the aggregate is done.)
-repeated_hashes as (
+unchecked_hashes as (
+    select distinct hash(message_key) as key_hash
+    from lake_messages_unchecked
+),
+
+key_copies as (
     select hash(message_key) as key_hash
-    from batch_rows
+    from lake_messages_unchecked
+    union all
+    select hash(c.message_key) as key_hash
+    from lake_messages_checked as c
+    semi join unchecked_hashes as u on hash(c.message_key) = u.key_hash
+),
+
+repeated_hashes as (
+    select key_hash
+    from key_copies
     group by key_hash
     having count(*) > 1
 ),
