@@ -4,8 +4,8 @@ Measures, on generated stores with the bridge's exact schema:
 - `walake extract --source bridge` on a ~1,000,000-message store (100 chats x
   10,100): messages/s, wall time, peak RSS of the walake process;
 - the same on a 100,000-message store (100 x 1,000);
-- with --memory-series, stores of 10, 100 and 200 chats of 10,100 messages
-  (0.1M, 1M, 2M), to show that peak memory does not grow with the store; every run
+- with --memory-series, stores of 10, 100, 200 and 500 chats of 10,100 messages
+  (0.1M, 1M, 2M, 5M), to show that peak memory does not grow with the store; every run
   also reports its RSS at 25/50/75/100% of its time (a plateau, not a slope);
 - the MCP path (`walake extract --store`, built-in lharries server over stdio) on
   that 100k store only (a 1M MCP pull takes minutes), and the bridge/MCP ratio on
@@ -84,7 +84,7 @@ def main() -> None:
     parser.add_argument("--skip-mcp", action="store_true")
     parser.add_argument(
         "--memory-series", action="store_true",
-        help="also pull 10, 100 and 200 chats of 10,100 messages (0.1M to 2M) to "
+        help="also pull 10, 100, 200 and 500 chats of 10,100 messages (0.1M to 5M) to "
              "show peak memory does not grow with the store")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -106,7 +106,7 @@ def main() -> None:
         result["ratio_bridge_1m_to_mcp_100k"] = round(
             result["bridge_1m"]["messages_per_second"] / mcp["messages_per_second"], 1)
     if args.memory_series:
-        for chats in (10, 100, 200):
+        for chats in (10, 100, 200, 500):
             store = ensure_store(args.out, chats, 10_100)
             lake = args.out / f"lake-bridge-{chats}x10100"
             result[f"bridge_{chats}x10100"] = extract(store, lake, "--source", "bridge")

@@ -83,6 +83,28 @@ def test_the_writer_remembers_every_key_it_landed(tmp_path: Path) -> None:
     assert list(marks(lake).values()) == [True] * 41 + [False, False, True]
 
 
+def test_memory_holds_a_few_chats_and_the_rest_is_read_again(tmp_path: Path) -> None:
+    """Keys of chats pushed out of memory are found again in the lake's files, so
+    memory follows the chats in play (a long pull), not the size of the lake."""
+    from ingest.lake.new_keys import HELD_CHATS
+
+    lake = tmp_path / "lake"
+    chats = HELD_CHATS + 8
+    with LakeWriter(lake) as writer:
+        for c in range(chats):
+            rows = [msg(f"m{c}", key=f"k{c}", chat_id=f"c{c}", at=c)]
+            batch = PendingBatch(source="mcp", rows=rows)
+            batch.chats[f"c{c}"] = ("Chat", False)
+            writer.commit(batch)
+        assert len(writer.key_hashes.chats) == HELD_CHATS
+        again = [msg("m0", key="k0", chat_id="c0", at=0)]  # chat c0 was pushed out
+        batch = PendingBatch(source="bridge", rows=again)
+        batch.chats["c0"] = ("Chat", False)
+        writer.commit(batch)
+
+    assert list(marks(lake).values()) == [True] * chats + [False]
+
+
 def test_a_key_held_by_another_source_leaves_the_batch_unmarked(tmp_path: Path) -> None:
     lake = tmp_path / "lake"
     land(lake, [msg("deal", key="k1")], source="mcp")

@@ -34,6 +34,7 @@ from ingest.lake.files import (
     temp_path_for,
 )
 from ingest.lake.manifest import DATA_LAYERS, Manifest
+from ingest.lake.new_keys import KeyHashes
 from ingest.schema import MESSAGE_SCHEMA, SOURCE_COLUMNS
 
 SOURCE_SCHEMA = {name: MESSAGE_SCHEMA[name] for name in SOURCE_COLUMNS}
@@ -41,7 +42,6 @@ SOURCE_SCHEMA = {name: MESSAGE_SCHEMA[name] for name in SOURCE_COLUMNS}
 log = logging.getLogger(__name__)
 
 LOCK_NAME = ".lock"
-KEY_HASH_SEED = 0  # hashes of message_keys, kept in memory only (keys_are_new)
 LAYERS = DATA_LAYERS  # folders whose files the manifest lists
 _encoder = msgspec.json.Encoder()
 
@@ -170,11 +170,6 @@ def frame_rows(
     ).select(list(MESSAGE_SCHEMA))
 
 
-def key_hashes(keys: pl.Series) -> pl.Series:
-    """Sorted 64-bit hashes of message_keys (LakeWriter.keys_are_new)."""
-    return keys.drop_nulls().hash(seed=KEY_HASH_SEED).sort()
-
-
 def encode_raw(raw: Iterable[dict | bytes]) -> bytes:
     """zstd JSON lines: one line per dict record; a bytes record is lines already.
 
@@ -200,7 +195,7 @@ class LakeWriter:
         self._lock_fd: int | None = None
         self.manifest: Manifest | None = None
         self.leftovers: list[str] = []
-        self._key_hashes: list[pl.Series] | None = None  # see keys_are_new
+        self.key_hashes: KeyHashes | None = None  # opened with the manifest
 
     @classmethod
     def open(cls, lake: Path) -> LakeWriter:
@@ -246,66 +241,6 @@ class LakeWriter:
             .to_series()
         )
 
-    def keys_are_new(self, keys: pl.Series, hashes: pl.Series | None = None) -> bool:
-        """Whether no key of a batch about to land repeats in it or is in the lake.
-
-        Checked against 64-bit hashes of every key the lake holds, read once per
-        writer (about 0.6 s and 80 MB per 10M rows) and kept up to date by commit; a
-        hash collision only answers no. A file that cannot be read answers no too:
-        the mark (`new_keys`) must never be wrong. `hashes`: key_hashes(keys).
-        """
-        if keys.null_count() or keys.n_unique() < len(keys):
-            return False
-        held = self._held_hashes()
-        if held is None:
-            return False
-        hashes = key_hashes(keys) if hashes is None else hashes
-        for chunk in held:
-            if chunk.is_empty():
-                continue
-            at = chunk.search_sorted(hashes, side="left")
-            at = at.clip(upper_bound=len(chunk) - 1)
-            if (chunk.gather(at) == hashes).any():
-                return False
-        return True
-
-    def _held_hashes(self) -> list[pl.Series] | None:
-        """Sorted hash chunks of the lake's keys; None when a file cannot be read."""
-        assert self.manifest is not None, "use LakeWriter as a context manager"
-        if self._key_hashes is None:
-            files = [str(p) for p in self.manifest.parquet_files("messages")]
-            if not files:
-                self._key_hashes = []
-                return self._key_hashes
-            try:
-                hashes = (
-                    pl.scan_parquet(files, missing_columns="insert",
-                                    extra_columns="ignore")
-                    .select(pl.col("message_key").drop_nulls().hash(seed=KEY_HASH_SEED))
-                    .collect()
-                    .to_series()
-                )
-            except (OSError, pl.exceptions.PolarsError) as exc:
-                log.info("batch keys not checked against the lake: %s", exc)
-                return None
-            self._key_hashes = [hashes.sort()]
-        return self._key_hashes
-
-    def _note_hashes(self, hashes: pl.Series) -> None:
-        """Add a landed batch's key hashes to the held ones.
-
-        Chunks are merged as in a binary counter (each at most half the size of the
-        one before it), so there are few to search and each hash is merged only a
-        few times.
-        """
-        chunks = self._key_hashes
-        if chunks is None:
-            return  # not read yet: reading the files will find them
-        chunks.append(hashes)
-        while len(chunks) > 1 and 2 * len(chunks[-1]) > len(chunks[-2]):
-            last = pl.DataFrame({"h": chunks.pop()})
-            chunks[-1] = pl.DataFrame({"h": chunks[-1]}).merge_sorted(last, "h")["h"]
-
     def partition(self, layer: str, source: str, now: datetime) -> Path:
         folder = self.lake / layer / f"src={source}" / f"day={now:%Y-%m-%d}"
         return ensure_private_dir(folder)
@@ -335,8 +270,9 @@ class LakeWriter:
         crash_point("raw_written")
         parquet_path = self.partition("messages", batch.source, now) / f"{batch_id}.parquet"
         frame = frame_rows(batch.rows, batch_id, now, batch.frames)
-        hashes = key_hashes(frame["message_key"])
-        new_keys = self.keys_are_new(frame["message_key"], hashes)
+        if self.key_hashes is None or self.key_hashes.manifest is not manifest:
+            self.key_hashes = KeyHashes(manifest)
+        new_keys = self.key_hashes.all_new(frame)
         parquet_bytes = self._write_parquet(parquet_path, frame)
         crash_point("parquet_written")
 
@@ -359,7 +295,7 @@ class LakeWriter:
         })
         self._move_cursors(batch)
         manifest.save()
-        self._note_hashes(hashes)
+        self.key_hashes.note(frame)
         crash_point("batch_recorded")
         return BatchInfo(batch_id, batch.source, rows, raw_bytes,
                          parquet_bytes, chats)
