@@ -148,7 +148,8 @@ class MonitorSession:
         opts = self.options.extract
         chats = await self.sources[0].fetch_chats(opts.include_status)
         chosen = chats[: opts.max_chats]
-        due = [c for c in chosen if self._due(c)]
+        changed = await self._changed()
+        due = [c for c in chosen if self._due(c) or c.chat_id in changed]
         moved = {c.chat_id for c in due if self._moved(c)}
         alert_after = self._alert_after(due)
         self.known = (self.known or set()) | {c.chat_id for c in chats}
@@ -180,6 +181,20 @@ class MonitorSession:
         listing already showed (last activity has whole seconds only).
         """
         return self._moved(chat) or chat.chat_id in self.settle
+
+    async def _changed(self) -> set[str]:
+        """Chats with rows written since they were last pulled, whatever the rows'
+        times and the chat's listed activity say (a late delivery, a second row in
+        a second already pulled): sources that can tell (the bridge store, by
+        rowid) are asked with each chat's cursor mark."""
+        find = getattr(self.sources[0], "changed_chats", None)
+        if find is None:
+            return set()
+        assert self.writer.manifest is not None
+        cursors = self.writer.manifest.cursors(self.stats.source)
+        marks = {chat_id: cursor["mark"] for chat_id, cursor in cursors.items()
+                 if cursor and cursor.get("mark") is not None}
+        return await find(marks)
 
     def _moved(self, chat: Chat) -> bool:
         if chat.last_active is None:  # a server that does not say: always pull

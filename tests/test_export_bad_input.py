@@ -159,7 +159,10 @@ def test_truncated_zip(lake: Path, tmp_path: Path) -> None:
     good = make_zip(tmp_path / "ok.zip", {"_chat.txt": GOOD * 50})
     cut = tmp_path / "cut.zip"
     cut.write_bytes(good.read_bytes()[:-40])
-    assert import_bad(lake, cut) is not None
+    error = import_bad(lake, cut)
+    # Named as the zip it is, not as a text file that fails to decode
+    assert type(error).__name__ == "ArchiveUnreadable", error
+    assert "zip" in str(error) and "UTF-8" not in str(error)
 
 
 def test_zip_in_memory_reader_rejects_garbage(tmp_path: Path) -> None:

@@ -199,3 +199,23 @@ def test_an_escaping_member_refuses_every_chat_of_the_zip(tmp_path: Path) -> Non
 
     assert isinstance(outcome.error, ArchiveUnsafe)
     assert lake_counts(tmp_path / "lake") == {}
+
+
+@pytest.mark.parametrize("extra", [{}, {"IMG-20240314-WA0001.jpg": b"\xff\xd8"}])
+def test_a_renamed_zip_of_one_chat_is_named_as_its_chat_file(
+    tmp_path: Path, extra: dict
+) -> None:
+    """The chat file's name wins over the zip's, as with several chat files, so the
+    same chat lands under one id however it was zipped; `_chat.txt` keeps the zip's."""
+    lake = tmp_path / "lake"
+    alone = make_zip(tmp_path / "foo.zip", {ANA: ANA_TEXT, **extra})
+    both = make_zip(tmp_path / "kiln exports.zip", {ANA: ANA_TEXT, BEN: BEN_TEXT})
+    ios = make_zip(tmp_path / "WhatsApp Chat - Rita Osei.zip",
+                   {"_chat.txt": IOS_TEXT, PHOTO: b"\xff\xd8"})
+
+    for path in (alone, both, ios):
+        result = run_import(path, lake)
+        assert result.exit_code == 0, result.output
+
+    assert lake_counts(lake) == {"export:ana lima": 2, "export:ben ode": 1,
+                                 "export:rita osei": 2}

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sqlite3
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 from click.testing import CliRunner
+from lakecheck import lake_counts, store_counts
 from test_monitor_lake import HOT_TEXT, WARM_TEXT, make_monitored_lake, pending
 
 from conftest_views import msg
@@ -162,3 +164,42 @@ def test_monitor_and_notebook_commands_have_help(walake_cli):
     done = runner.invoke(walake_cli, ["notebook", "nowhere"])
     assert done.exit_code == 2
     assert "'nowhere' is not one of 'monitor', 'explore'" in done.output
+
+
+def test_rows_that_leave_the_chat_list_unchanged_are_pulled_next_tick(tmp_path):
+    """The bridge lists a chat's activity from its newest message only; a late row
+    (older time) or another row in the newest second leaves it as it was. The
+    store's rowids show them, and the next tick lands each once."""
+    store, lake = tmp_path / "messages.db", tmp_path / "lake"
+    generate_store(store, chats=4, messages_per_chat=40, seed=5)
+    source = BridgeSource(store, ZoneInfo("Europe/London"))
+    options = MonitorOptions(extract=ExtractOptions(max_messages=1000))
+
+    def insert(chat: str, newest_but: int, text: str, mid: str) -> None:
+        with sqlite3.connect(store) as con:
+            stamps = [t for (t,) in con.execute(
+                "select timestamp from messages where chat_jid = ? "
+                "order by timestamp desc", (chat,))]
+            con.execute(
+                "insert into messages (id, chat_jid, sender, content, timestamp, "
+                "is_from_me, media_type) values (?, ?, '447700900111', ?, ?, 0, '')",
+                (mid, chat, text, stamps[newest_but]))
+
+    async def ticks(writer: LakeWriter) -> list[int]:
+        session = MonitorSession(writer, [source], options)
+        landed = []
+        async with started_sources([source]):
+            chats = [c.chat_id for c in await source.fetch_chats()]
+            for step in range(5):
+                if step == 2:
+                    insert(chats[0], 20, "a late delivery, need help asap", "LATE1")
+                if step == 3:
+                    insert(chats[1], 0, "same second as the newest", "SAME1")
+                landed.append((await session.tick()).messages)
+        return landed
+
+    with LakeWriter(lake) as writer:
+        landed = asyncio.run(ticks(writer))
+
+    assert landed == [160, 0, 1, 1, 0]
+    assert lake_counts(lake) == store_counts(store)

@@ -259,3 +259,21 @@ def test_a_person_stored_bare_and_as_a_jid_is_one_sender(tmp_path: Path) -> None
     assert senders == [("216372651676122", 2), ("447700900045", 2),
                        ("447700900099", 1)]
     assert in_chat == [(3,)]
+
+
+def test_monetization_senders_count_people_without_ids_and_both_id_forms_once(
+    tmp_path: Path,
+) -> None:
+    """Exports carry names only; the bridge stores a person bare or as a JID."""
+    lake = make_lake(tmp_path, [
+        msg("hi", key="e1", sender_id=None, sender_name="Ana Lima", source="export"),
+        msg("yo", key="e2", sender_id=None, sender_name="Bo Chen", source="export",
+            at=1),
+        msg("a", key="b1", sender_id="447700900045", source="bridge", at=2),
+        msg("b", key="b2", sender_id="447700900045@s.whatsapp.net", source="bridge",
+            at=3),
+    ])
+    with connect(lake) as con:
+        [(senders,)] = con.sql("select senders from monetization_summary").fetchall()
+        [(people,)] = con.sql("select count(*) from sender_summary").fetchall()
+    assert senders == people == 3

@@ -54,7 +54,9 @@ def demo(lake: Path | None, config_path: Path | None, store: Path, chats: int,
         store.parent.mkdir(parents=True, exist_ok=True)
         if not quiet and not as_json:
             click.echo(f"Generating a sample store: {chats} chats x "
-                       f"{messages_per_chat} messages -> {store}", err=True)
+                       f"{messages_per_chat} messages -> {store} (one chat is "
+                       "status@broadcast, which extract skips unless asked for)",
+                       err=True)
         generate_store(store, chats=chats, messages_per_chat=messages_per_chat,
                        tz=DEMO_ZONE)
     flags = {**flags, "max_chats": None, "max_messages": None, "timezone": None}

@@ -83,9 +83,11 @@ def import_(paths: tuple[Path, ...], chat: str | None, chat_id: str | None,
                    if as_json else visible(render(outcome), keep_lines=True))
     failed = [o for o in outcomes if o.error is not None]
     if failed:
+        rest = ("the lake is unchanged by them" if len(failed) == len(outcomes)
+                else "the lake holds the others")
         raise click.ClickException(
             f"{len(failed)} of {len(outcomes)} file(s) could not be imported "
-            "(see above); the lake holds the others."
+            f"(see above); {rest}."
         )
 
 

@@ -241,6 +241,16 @@ class BridgeSource:
             "rows": lines,
         })
 
+    async def changed_chats(self, marks: dict[str, int]) -> set[str]:
+        """Chats of `marks` that gained rows above their mark (the store's highest
+        rowid when each was last pulled): one read of the rowids above the lowest."""
+        if not marks:
+            return set()
+        found = self.store.run(
+            "SELECT chat_jid, max(rowid) FROM messages WHERE rowid > ? "
+            "GROUP BY chat_jid", (min(marks.values()),))
+        return {jid for jid, top in found if jid in marks and top > marks[jid]}
+
     async def sweep_late(
         self, chat: Chat, cursor: ChatCursor, held: Callable[[str], set[str]]
     ) -> tuple[list[dict], list[dict], int]:

@@ -6,7 +6,15 @@ create or replace view monetization_summary as
 with message_totals as (
     select
         count(*) as messages,
-        count(distinct sender_id) as senders,
+        -- people as sender_summary counts them: a JID and its bare number are one,
+        -- rows with no id (exports) count by name
+        count(distinct coalesce(
+            regexp_extract(
+                sender_id, '^(\d+)(?::\d+)?@(?:s\.whatsapp\.net|lid)$', 1
+            ).nullif(''),
+            sender_id,
+            'name:' || sender_name
+        )) as senders,
         count(*) filter (where is_from_me) as messages_sent,
         min(sent_at) as first_message_at,
         max(sent_at) as last_message_at

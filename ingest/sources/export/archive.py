@@ -126,6 +126,9 @@ def open_exports(
     A zip's safety checks all run here, before any member is read."""
     limits = limits or ArchiveLimits()
     if not zipfile.is_zipfile(path):
+        if _looks_like_zip(path):  # cut short or damaged: not a text export
+            raise ArchiveUnreadable(path.name, "its end, the zip's directory, is "
+                                    "missing or damaged")
         return [ExportSource(path, None, _text_chat_name(path), limits)]
     with _open_zip(path) as archive:
         infos = archive.infolist()
@@ -144,6 +147,16 @@ def open_exports(
                      loose)
         for chat in chats
     ]
+
+
+def _looks_like_zip(path: Path) -> bool:
+    """A zip's first bytes (a local file header), or a .zip name."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4)
+    except OSError:
+        return False
+    return head == b"PK\x03\x04" or path.suffix.lower() == ".zip"
 
 
 def read_export_file(path: Path, limits: ArchiveLimits | None = None) -> ExportFile:
@@ -212,9 +225,12 @@ def _read_zip_member(source: ExportSource) -> ExportFile:
 
 
 def _member_chat_name(archive: Path, chat: zipfile.ZipInfo, several: bool) -> str:
-    """The zip's name for its only chat (as always); with several, each chat file's
-    own name ('WhatsApp Chat with NAME.txt'), or its folder's for '_chat.txt'."""
+    """A chat file's own name ('WhatsApp Chat with NAME.txt'), whether the zip holds
+    one chat or several, so a renamed zip names the chat as the file does; for
+    '_chat.txt' (iPhone), its folder's name, else the zip's."""
     member = PurePosixPath(chat.filename)
+    if CHAT_FILE_NAME.match(COPY_SUFFIX.sub("", member.stem)):
+        return chat_name_from(member.name)
     if not several or (member.name == IOS_CHAT_MEMBER and not member.parent.name):
         return chat_name_from(archive.name)
     if member.name == IOS_CHAT_MEMBER:
