@@ -46,11 +46,28 @@ SOURCE_COLUMNS = [c for c in MESSAGE_SCHEMA if c not in ("batch_id", "ingested_a
 KEY_SEPARATOR = "\x1f"
 
 
+# Characters str.strip() removes that are ASCII (it includes the separators \x1c-\x1f)
+ASCII_SPACE = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
+
+
 def key_text(text: str | None) -> str:
     """The text as it enters the identity key: NFC, line ends unified, no outer space."""
     if not text:
         return ""
     return unicodedata.normalize("NFC", text.replace("\r\n", "\n")).strip()
+
+
+def key_texts(texts: pl.Series) -> pl.Series:
+    """`key_text` of every value, column-wise: ASCII texts without CR only lose their
+    outer ASCII space (in Polars); the few others go through `key_text` itself."""
+    texts = texts.fill_null("")
+    keyed = texts.str.strip_chars(ASCII_SPACE)
+    odd = ((texts.str.len_bytes() != texts.str.len_chars())
+           | texts.str.contains("\r", literal=True)).arg_true()
+    if len(odd):
+        exact = [key_text(t) for t in texts.gather(odd).to_list()]
+        keyed = keyed.scatter(odd, pl.Series(exact, dtype=pl.String))
+    return keyed
 
 
 def local_second(ts: datetime) -> str:

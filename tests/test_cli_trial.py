@@ -13,18 +13,15 @@ import errno
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 import tomllib
-import urllib.request
 from io import StringIO
 from pathlib import Path
 
 import psutil
 import pytest
-from lakecheck import ROOT, invoke, no_traceback, walake
+from lakecheck import ROOT, free_port, invoke, no_traceback, wait_for_url, walake
 from rich.console import Console
 
 from ingest.cli import _register
@@ -212,24 +209,6 @@ def test_monitor_alerts_show_escapes() -> None:
 
 
 # 4. walake notebook: SIGTERM stops the marimo server too
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_url(url: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.3)
 
 
 def test_sigterm_stops_the_notebook_server(lake: Path, tmp_path: Path) -> None:

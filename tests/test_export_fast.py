@@ -23,7 +23,7 @@ from ingest.sources.export.rows import (
     KeyAssigner,
     assign_keys,
     build_frame,
-    key_inputs,
+    file_key_inputs,
     lake_columns,
 )
 
@@ -47,7 +47,7 @@ def fast_rows(parsed, target: ChatTarget, sizes: dict) -> pl.DataFrame:
     from ingest.sources.export.land import guess_is_group_fast
 
     frame = lake_columns(parsed.frame, target, guess_is_group_fast(parsed), sizes)
-    keyed = key_inputs(frame)
+    keyed = file_key_inputs(frame)
     return frame.with_columns(assign_keys(target.chat_id, keyed)).select(SOURCE_COLUMNS)
 
 
@@ -241,7 +241,7 @@ def test_cue_heavy_exports_fast_equals_reference(dialect, items) -> None:
 
 def test_file_ordinals_equal_the_schema_counter() -> None:
     from ingest.schema import with_keys
-    from ingest.sources.export.rows import file_key_inputs, file_ordinals
+    from ingest.sources.export.rows import file_ordinals
 
     base = datetime(2024, 3, 15, 9, 2)
     texts = ["ok", "ok ", "", "Grüße", "ok", "", "a\r\nb", "a\nb", " x\u00a0",
@@ -252,6 +252,6 @@ def test_file_ordinals_equal_the_schema_counter() -> None:
             for t, x in zip(stamps, texts)]
     want = [r["message_key"] for r in with_keys(rows)]
     for slice_rows in (3, 7, 1000):
-        keyed = key_inputs(frame).with_columns(file_ordinals(frame, slice_rows))
+        keyed = file_key_inputs(frame).with_columns(file_ordinals(frame, slice_rows))
         assert assign_keys("c1", keyed).to_list() == want
         assert assign_keys("c1", file_key_inputs(frame, slice_rows)).to_list() == want

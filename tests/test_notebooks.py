@@ -6,14 +6,13 @@ import base64
 import importlib.util
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from lakecheck import free_port, wait_for_url
 from test_monitor_lake import HOT_TEXT, WARM_TEXT, make_monitored_lake
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,24 +87,6 @@ def test_missing_or_empty_lake_says_what_to_run(name, tmp_path, monkeypatch):
 
 
 # The monitor notebook in a real browser
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_url(url: str, timeout: float) -> str:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as answer:
-                return answer.read().decode()
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
 
 
 class DevTools:

@@ -85,16 +85,14 @@ class KeyHashes:
 
     def _files_of(self, chat_id: str) -> list[str]:
         """Recorded Parquet files that may hold rows of `chat_id`."""
-        files: list[str] = []
-        for batch_id in sorted(self.manifest.batches):
+        files: dict[str, None] = {}  # in batch order, once: a compacted file
+        for batch_id in sorted(self.manifest.batches):  # serves many batches
             info = self.manifest.batches[batch_id]
             relative = info.get("files", {}).get("messages")
             chats = info.get("chats")
             if relative and (chats is None or chat_id in chats):
-                path = str(Path(self.manifest.lake) / relative)
-                if path not in files:  # a compacted file serves many batches
-                    files.append(path)
-        return files
+                files[str(Path(self.manifest.lake) / relative)] = None
+        return list(files)
 
 
 def _any_in(hashes: pl.Series, chunks: list[pl.Series]) -> bool:

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from ingest.schema import KEY_SEPARATOR, MESSAGE_SCHEMA, SOURCE_COLUMNS, key_text
+from ingest.schema import KEY_SEPARATOR, MESSAGE_SCHEMA, SOURCE_COLUMNS, key_texts
 from ingest.sources.decode import Chat, localize
 
 # NOTE: the blobs (media_key and the two file hashes) are left out of the raw layer:
@@ -33,8 +33,6 @@ STORE_SCHEMA = {
     "media_type": pl.String(), "filename": pl.String(), "url": pl.String(),
     "file_length": pl.Int64(),
 }
-# Characters str.strip() removes that are ASCII: key_text's strip for ASCII texts.
-ASCII_SPACE = " \t\n\x0b\x0c\r\x1c\x1d\x1e\x1f"
 LOCAL_FORMAT = "%Y-%m-%d %H:%M:%S"
 TYPED = {name: MESSAGE_SCHEMA[name] for name in SOURCE_COLUMNS}
 
@@ -136,18 +134,7 @@ def with_keys(frame: pl.DataFrame) -> pl.DataFrame:
     """
     if frame.is_empty():
         return frame
-    texts = frame["text"]
-    ktext = texts
-    if texts.str.contains("\r", literal=True).any():
-        ktext = ktext.str.replace_all("\r\n", "\n", literal=True)
-    ktext = ktext.str.strip_chars(ASCII_SPACE)
-    wide = (texts.str.len_bytes() != texts.str.len_chars()).arg_true()
-    if len(wide):
-        # NFC and Unicode white space exactly as Python does them, for the few
-        # non-ASCII texts only
-        exact = [key_text(t) for t in texts.gather(wide).to_list()]
-        ktext = ktext.scatter(wide, pl.Series(exact, dtype=pl.String))
-    keyed = frame.with_columns(ktext.alias("_ktext"))
+    keyed = frame.with_columns(key_texts(frame["text"]).alias("_ktext"))
     # Ordinals: 0 for a row whose (second, text) is unique in the frame, which is
     # nearly every row; the few repeats are numbered in order
     base = keyed.select(pl.concat_str(

@@ -53,8 +53,6 @@ from ingest.sources.export.parse import (
 IMPOSSIBLE = ("header with an impossible date or time; kept as text of the "
               "message above")
 BEFORE = "before the first message"
-# Python's str.strip() set for ASCII text (it includes the separators \x1c-\x1f).
-ASCII_SPACE = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
 NON_ASCII = r"[^\x00-\x7f]"
 
 MESSAGE_COLUMNS = {

@@ -22,6 +22,7 @@ from ingest.schema import (
     MESSAGE_SCHEMA,
     SOURCE_COLUMNS,
     key_text,
+    key_texts,
     local_second,
 )
 from ingest.sources.export.classify import MEDIA_TYPES
@@ -101,7 +102,7 @@ def lake_text(message: Message) -> str:
 
 
 def lake_text_expr() -> pl.Expr:
-    """`lake_text` over a message frame's columns (fast path, `file_ordinals`)."""
+    """`lake_text` over a message frame's columns (fast path, `file_key_inputs`)."""
     return pl.when(pl.col("is_media")).then(pl.col("caption").fill_null("")) \
         .otherwise(pl.col("text"))
 
@@ -245,16 +246,9 @@ def _hour_offsets(stamps: pl.Series, zone: tzinfo) -> pl.Series:
 def key_parts(frame: pl.DataFrame) -> pl.DataFrame:
     """The key's local second and `key_text` of every row (`sent_at_local`, `text`).
 
-    ASCII texts without CR are stripped column-wise with Python's ASCII whitespace;
-    others go through `schema.key_text` itself.
+    Key texts come from `schema.key_texts`.
     """
-    text = frame["text"].fill_null("")
-    simple = ~text.str.contains(r"[^\x00-\x7f]|\r")
-    stripped = text.str.strip_chars(" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f")
-    if not simple.all():
-        mask = ~simple
-        exact = [key_text(t) for t in text.filter(mask).to_list()]
-        stripped = stripped.scatter(mask.arg_true(), exact)
+    stripped = key_texts(frame["text"])
     local = frame["sent_at_local"]
     seconds = local.dt.strftime("%Y-%m-%d %H:%M:%S")
     odd = (local.dt.year() < 1000) | (local.dt.microsecond() != 0)
@@ -293,13 +287,8 @@ def file_key_inputs(frame: pl.DataFrame, rows: int = 200_000) -> pl.DataFrame:
     return parts.with_columns(ordinal.alias("_ordinal"))
 
 
-def key_inputs(frame: pl.DataFrame) -> pl.DataFrame:
-    """`file_key_inputs` of a frame that is a whole file."""
-    return file_key_inputs(frame)
-
-
 def assign_keys(chat_id: str, inputs: pl.DataFrame) -> pl.Series:
-    """message_key of each row from `key_inputs`: blake2b in a tight loop."""
+    """message_key of each row from `file_key_inputs`: blake2b in a tight loop."""
     payload = pl.concat_str(
         pl.lit(chat_id + KEY_SEPARATOR), pl.col("_second"), pl.lit(KEY_SEPARATOR),
         pl.col("_key_text"), pl.lit(KEY_SEPARATOR), pl.col("_ordinal").cast(pl.String),
