@@ -83,6 +83,10 @@ class SourceSettings(Section):
     list_chats_tool: str | None = None
     list_messages_tool: str | None = None
     page_size: int | None = Field(None, ge=1, le=1_000_000)
+    confirm_short_pages: bool | None = Field(
+        None, description="one more call per chat to confirm a short last page, for "
+        "a server (or a proxy) that may cut its answers; default: the profile's"
+    )
 
     @field_validator("timezone")
     @classmethod

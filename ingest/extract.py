@@ -51,6 +51,7 @@ class ExtractOptions:
     chat_delay_seconds: float = 0.0
     concurrency: int = 1
     include_status: bool = False
+    recheck: bool = False  # read again all the cursors cover (late rows over MCP)
 
     @property
     def max_rows_per_batch(self) -> int:
@@ -171,7 +172,7 @@ async def pull_once(
     fields to each batch's manifest record (the monitor notes what to alert on).
     """
     plan = Plan(asyncio.Queue(), asyncio.Queue(maxsize=QUEUE_CHUNKS),
-                _held_keys(writer, sources[0].key))
+                _held_keys(writer, sources[0].name))
     for chat in chats:
         plan.todo.put_nowait(chat)
     cursors = dict(writer.manifest.cursors(sources[0].key))  # as of the start
@@ -222,11 +223,11 @@ class Plan:
     held: Callable[[str], set[str]]
 
 
-def _held_keys(writer: LakeWriter, source_key: str) -> Callable[[str], set[str]]:
-    """The keys the lake holds for a chat, from this source: what a late-row sweep
-    must not land twice. Each chat is walked once per pull and its sweep comes
-    first, so its earlier rows are all recorded by then."""
-    return lambda chat_id: set(writer.held_keys(chat_id, source_key))
+def _held_keys(writer: LakeWriter, source_name: str) -> Callable[[str], set[str]]:
+    """The keys the lake holds for a chat, from this source (its rows' `source`):
+    what a late-row sweep or a recheck must not land twice. Each chat is walked
+    once per pull and these come first, so its earlier rows are all recorded."""
+    return lambda chat_id: set(writer.held_keys(chat_id, source_name))
 
 
 async def _worker(source, plan, cursors, options, summary) -> None:  # noqa: ANN001
@@ -256,7 +257,7 @@ async def _pull_one(source, chat, plan, cursors, options, summary) -> None:  # n
     cursor = ChatCursor.from_json(cursors.get(chat.chat_id))
     try:
         async for chunk in walk_chat(source, chat, cursor, options.max_messages,
-                                     plan.held):
+                                     plan.held, options.recheck):
             await plan.chunks.put(chunk)
     except ToolFailed as exc:
         # One chat the server cannot serve does not stop the others

@@ -11,8 +11,9 @@ chunk carries the cursor as it will be once the chunk is recorded.
 
 Late rows, which a source gains later with a time older than what the cursor covers
 (a late delivery, a history sync), are swept first when the source can find them
-(`sweep_late`: the bridge store, by rowid). TODO(#2): MCP answers carry no rowid to
-notice them by, so over MCP they are not pulled.
+(`sweep_late`: the bridge store, by rowid). MCP answers carry no rowid to notice them
+by, so over MCP they come with a recheck (`recheck=True`): a walk over all the cursor
+covers, landing only the rows whose keys the lake lacks.
 """
 
 from __future__ import annotations
@@ -77,12 +78,13 @@ HeldKeys = Callable[[str], set[str]]  # chat id -> message_keys the lake holds
 
 async def walk_chat(
     source: PagedSource, chat: Chat, cursor: ChatCursor, max_messages: int,
-    held: HeldKeys | None = None,
+    held: HeldKeys | None = None, recheck: bool = False,
 ) -> AsyncIterator[Chunk]:
     """All chunks needed to bring `chat` up to date; the last one has done=True.
 
     With `held`, a source that has `sweep_late` first lands the rows written late
-    into seconds the cursor covers, and the cursor takes its new mark.
+    into seconds the cursor covers, and the cursor takes its new mark; with
+    `recheck` too, a source without it reads all the cursor covers again.
     """
     state = cursor.copy()
     learn = getattr(source, "learn_offsets", None)
@@ -94,6 +96,9 @@ async def walk_chat(
         if rows:
             state.count += len(rows)
             yield Chunk(chat, rows, raw, state.copy())
+    elif recheck and held is not None and state.ranges:
+        async for chunk in _walk_recheck(source, chat, state, held(chat.chat_id)):
+            yield _with_offsets(chunk, state)
     if state.ranges:
         async for chunk in _walk_head(source, chat, state):
             yield _with_offsets(chunk, state)
@@ -160,6 +165,30 @@ async def _walk_gaps(source: PagedSource, chat: Chat, state: ChatCursor):
                 upper.lo = walk.low
             yield Chunk(chat, rows, raw, state.copy())
         i += 1
+
+
+async def _walk_recheck(
+    source: PagedSource, chat: Chat, state: ChatCursor, held: set[str]
+):
+    """All the ranges cover, and below them if the chat was complete, read again.
+
+    Rows whose keys the lake holds are dropped: what lands is what the server got
+    late (or what a cut-off walk missed), and the ranges become one.
+    """
+    top = state.ranges[0]
+    hi_excl = local_second(parse_local(top.hi) + ONE_SECOND)
+    walk = Walk(lo=None if state.complete else state.oldest, lo_keys=set(),
+                hi_excl=hi_excl, want=None)
+    async for rows, raw in _windows(source, chat, walk):
+        fresh = [row for row in rows if row["message_key"] not in held]
+        state.count += len(fresh)
+        if walk.exhausted:
+            low = state.oldest or top.lo
+            if state.complete and walk.low:
+                low = min(low, walk.low)  # history that came in below the start
+            keys = walk.top_keys if walk.top == top.hi else top.hi_keys
+            state.ranges = [Range(top.hi, low, list(keys))]
+        yield Chunk(chat, fresh, raw, state.copy())
 
 
 async def _walk_tail(source: PagedSource, chat: Chat, state: ChatCursor, want: int):
@@ -237,11 +266,11 @@ async def _one_window(
 ) -> tuple[list[dict], list[dict], bool]:
     """Complete seconds below hi_excl: (rows newest first, raw answers, more_below).
 
-    A short page ends the walk. A server that cuts a page off (a dying process, a
-    truncated pipe) also sends a short page, and in the lharries text format the cut
-    cannot be seen in the page itself. Sources with `confirm_end` (servers) therefore
-    check a short page with one more call before the walk ends (see `_end_holds`); a
-    page that fails the check is asked for again.
+    A short page ends the walk. A page cut off between two records is short too,
+    and shows nothing of it (a cut inside a record is refused by the decoder).
+    Sources with `confirm_short_pages` (a profile setting) therefore check a short
+    page with one more call before the walk ends (see `_end_holds`); a page that
+    fails the check is asked for again.
     """
     lo_s = local_second(lo) if lo is not None else None
     hi_s = local_second(hi_excl) if hi_excl is not None else None
@@ -252,20 +281,13 @@ async def _one_window(
             break
         # Only rows inside the window are checked: a server that compares instants
         # is asked from a day before `lo` (see McpSource.bound)
-        if not getattr(source, "confirm_end", False) or await _end_holds(
+        if not getattr(source, "confirm_short_pages", False) or await _end_holds(
             source, chat, lo, lo_s, inside
         ):
             break
-        log.warning("chat %s: a page of %d row(s) ended short of what the server holds "
-                    "(cut off?); asking again (%d of %d)", chat.chat_id, len(page.rows),
-                    attempt, END_CHECKS)
+        _warn_cut(chat, len(page.rows), attempt)
     else:
-        raise ResponseUnreadable(
-            f"The server's pages of chat {chat.chat_id} kept ending short of what it "
-            f"holds ({END_CHECKS} tries): its answers are being cut off. The lake "
-            "is unchanged for this chat; run the command again, and check the "
-            "server's log if it keeps happening."
-        )
+        raise _kept_cut(chat)
     raws = [page.raw]
     rows = [r for r in page.rows if _inside(r, lo_s, hi_s)]
     if len(page.rows) < limit:
@@ -305,6 +327,21 @@ async def _end_holds(
     return len(again) == len(at_floor) and _same_rows(again, at_floor)
 
 
+def _warn_cut(chat: Chat, rows: int, attempt: int) -> None:
+    log.warning("chat %s: a page of %d row(s) ended short of what the server holds "
+                "(cut off?); asking again (%d of %d)", chat.chat_id, rows, attempt,
+                END_CHECKS)
+
+
+def _kept_cut(chat: Chat) -> ResponseUnreadable:
+    return ResponseUnreadable(
+        f"The server's pages of chat {chat.chat_id} kept ending short of what it "
+        f"holds ({END_CHECKS} tries): its answers are being cut off. The lake is "
+        "unchanged for this chat; run the command again, and check the server's "
+        "log if it keeps happening."
+    )
+
+
 def _same_rows(a: list[dict], b: list[dict]) -> bool:
     def shape(row: dict) -> list:
         return sorted((k, repr(v)) for k, v in row.items() if k != "message_key")
@@ -315,21 +352,35 @@ def _same_rows(a: list[dict], b: list[dict]) -> bool:
 async def _whole_second(
     source: PagedSource, chat: Chat, second: datetime, limit: int
 ) -> tuple[list[dict], list[dict]]:
-    """Every row of one second from a server whose pages are capped.
-
-    TODO(#2): a sub-page cut off here is not end-checked like `_one_window`'s pages
-    (only seconds with more rows than a page reach this path).
-    """
+    """Every row of one second from a server whose pages are capped."""
     rows: list[dict] = []
     raws = []
     page_no = 0
     while True:
-        page = await source.fetch_page(chat, second, second + ONE_SECOND, limit, page_no)
+        page = await _sub_page(source, chat, second, limit, page_no)
         raws.append(page.raw)
         rows.extend(r for r in page.rows if second_of(r) == local_second(second))
         if len(page.rows) < limit:
             return rows, raws
         page_no += 1
+
+
+async def _sub_page(
+    source: PagedSource, chat: Chat, second: datetime, limit: int, page_no: int
+) -> Any:
+    """One page of a second's rows. Where the source confirms short pages, a short
+    one is checked by a one-row probe just past its end, which a complete page has
+    nothing at."""
+    for attempt in range(1, END_CHECKS + 1):
+        page = await source.fetch_page(chat, second, second + ONE_SECOND, limit, page_no)
+        if len(page.rows) >= limit or not getattr(source, "confirm_short_pages", False):
+            return page
+        past = page_no * limit + len(page.rows)
+        probe = await source.fetch_page(chat, second, second + ONE_SECOND, 1, past)
+        if not probe.rows:
+            return page
+        _warn_cut(chat, len(page.rows), attempt)
+    raise _kept_cut(chat)
 
 
 def _inside(row: dict, lo: str | None, hi_excl: str | None) -> bool:

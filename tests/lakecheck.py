@@ -86,3 +86,36 @@ def wait_for_url(url: str, timeout: float) -> str:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
+
+
+LOCKER = """
+import sqlite3, sys, time
+con = sqlite3.connect(sys.argv[1], isolation_level=None)
+con.execute("BEGIN EXCLUSIVE")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+con.execute("COMMIT")
+"""
+
+
+def lock_store(store: Path, seconds: float) -> subprocess.Popen:
+    """Another process holds an exclusive lock on `store` for `seconds`."""
+    holder = subprocess.Popen([sys.executable, "-c", LOCKER, str(store), str(seconds)],
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "locked"
+    return holder
+
+
+def insert_late(store: Path, chat: str, before_newest: int, text: str, mid: str,
+                stamp: str | None = None) -> None:
+    """A row written now whose time lies inside what the lake already holds (a late
+    delivery), at the chat's `before_newest`-th newest time, or at `stamp`."""
+    with sqlite3.connect(store) as con:
+        stamps = [t for (t,) in con.execute(
+            "select timestamp from messages where chat_jid = ? order by timestamp desc",
+            (chat,))]
+        row = con.execute("select sender, is_from_me from messages where chat_jid = ? "
+                          "limit 1", (chat,)).fetchone()
+        con.execute("insert into messages (id, chat_jid, sender, content, timestamp, "
+                    "is_from_me, media_type) values (?, ?, ?, ?, ?, ?, '')",
+                    (mid, chat, row[0], text, stamp or stamps[before_newest], row[1]))

@@ -13,7 +13,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from lakecheck import lake_counts, lake_rows, store_counts, walake
+from lakecheck import (
+    insert_late, lake_counts, lake_rows, lock_store, store_counts, walake,
+)
 
 from ingest.demo.store import append_messages, generate_store
 from ingest.extract import ExtractOptions, run_extract
@@ -166,23 +168,6 @@ def test_writer_inserting_during_a_pull_then_second_pull_equals_store(store, tmp
     assert lake_counts(lake) == store_counts(store)
 
 
-LOCKER = """
-import sqlite3, sys, time
-con = sqlite3.connect(sys.argv[1], isolation_level=None)
-con.execute("BEGIN EXCLUSIVE")
-print("locked", flush=True)
-time.sleep(float(sys.argv[2]))
-con.execute("COMMIT")
-"""
-
-
-def lock_store(store: Path, seconds: float) -> subprocess.Popen:
-    holder = subprocess.Popen([sys.executable, "-c", LOCKER, str(store), str(seconds)],
-                              stdout=subprocess.PIPE, text=True)
-    assert holder.stdout.readline().strip() == "locked"
-    return holder
-
-
 def test_locked_store_is_waited_for(store, tmp_path):
     store = fresh_store(tmp_path, store)
     lake = tmp_path / "lake"
@@ -242,26 +227,13 @@ def test_store_in_the_config_and_missing_store_message(store, tmp_path):
     assert "source.store is not set" in done.stderr
 
 
-def _insert_late(store: Path, chat: str, before_newest: int, text: str, mid: str) -> None:
-    """A row whose time lies inside what the lake already holds (a late delivery)."""
-    with sqlite3.connect(store) as con:
-        stamps = [t for (t,) in con.execute(
-            "select timestamp from messages where chat_jid = ? order by timestamp desc",
-            (chat,))]
-        row = con.execute("select sender, is_from_me from messages where chat_jid = ? "
-                          "limit 1", (chat,)).fetchone()
-        con.execute("insert into messages (id, chat_jid, sender, content, timestamp, "
-                    "is_from_me, media_type) values (?, ?, ?, ?, ?, ?, '')",
-                    (mid, chat, row[0], text, stamps[before_newest], row[1]))
-
-
 def test_late_rows_inside_the_covered_history_are_pulled_once(store, tmp_path):
     store = fresh_store(tmp_path, store)
     lake = tmp_path / "lake"
     bridge(store, lake, *ALL)
     chats = sorted(store_counts(store))
-    _insert_late(store, chats[0], 1, "urgent: a late delivery", "LATE1")
-    _insert_late(store, chats[1], 250, "history sync brought this one", "LATE2")
+    insert_late(store, chats[0], 1, "urgent: a late delivery", "LATE1")
+    insert_late(store, chats[1], 250, "history sync brought this one", "LATE2")
 
     summary = bridge(store, lake, *ALL)
 
@@ -284,8 +256,8 @@ def test_the_paged_path_the_monitor_uses_sweeps_late_rows_too(store, tmp_path):
 
     assert pull() == sum(store_counts(store).values())
     chats = sorted(store_counts(store))
-    _insert_late(store, chats[0], 1, "urgent: a late delivery", "LATE1")
-    _insert_late(store, chats[1], 250, "history sync brought this one", "LATE2")
+    insert_late(store, chats[0], 1, "urgent: a late delivery", "LATE1")
+    insert_late(store, chats[1], 250, "history sync brought this one", "LATE2")
 
     assert pull() == 2
     assert lake_counts(lake) == store_counts(store)

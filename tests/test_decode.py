@@ -98,7 +98,21 @@ def test_local_time_becomes_utc_across_dst():
 
 def test_empty_answers_are_empty():
     assert decode_text_messages(["No messages to display."], CHAT, LONDON) == []
-    assert decode_text_messages([], CHAT, LONDON) == []
+    assert decode_text_messages([""], CHAT, LONDON) == []
+
+
+def test_no_content_is_upstreams_failed_query_not_an_empty_chat():
+    with pytest.raises(ResponseUnreadable, match="database query fails"):
+        decode_text_messages([], CHAT, LONDON)
+
+
+def test_an_answer_cut_inside_a_record_is_unreadable():
+    whole = line("2025-06-30 12:56:01", "Ana", "two\nlines") + line(
+        "2025-06-30 12:00:00", "Me", "ok")
+    assert len(decode_text_messages([whole], CHAT, LONDON)) == 2
+    for cut in (len(whole) - 1, len(whole) - 3, whole.index("two") + 2):
+        with pytest.raises(ResponseUnreadable, match="cut off"):
+            decode_text_messages([whole[:cut]], CHAT, LONDON)
 
 
 def test_output_that_is_not_the_text_format_says_which_profile_to_try():

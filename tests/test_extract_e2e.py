@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import stat
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from lakecheck import lake_counts, lake_rows, store_counts, walake
+from lakecheck import insert_late, lake_counts, lake_rows, store_counts, walake
 
 from ingest.demo.store import append_messages, generate_store
 from ingest.lake.writer import LakeWriter
@@ -189,3 +191,51 @@ def test_json_profile_walks_right_whatever_the_configured_zone(store, tmp_path):
     walake("extract", "--store", str(store), "--lake", str(lake), "--profile", "json",
            *ALL, "-q", *wrong, timeout=60)
     assert lake_counts(lake) == store_counts(store)
+
+
+def _before_the_start(store: Path, chat: str) -> str:
+    with sqlite3.connect(store) as con:
+        (first,) = con.execute("select min(timestamp) from messages where chat_jid = ?",
+                               (chat,)).fetchone()
+    return (datetime.fromisoformat(first) - timedelta(days=3)).isoformat(" ")
+
+
+def test_a_recheck_lands_the_rows_the_server_got_late_once(store, tmp_path):
+    """MCP answers carry no rowid, so rows the bridge stored late into seconds the
+    cursors cover (a late delivery, a history sync) come with --recheck."""
+    store = fresh_store(tmp_path, store)
+    lake = tmp_path / "lake"
+    extract(store, lake, *ALL)
+    chats = sorted(store_counts(store))
+    insert_late(store, chats[0], 1, "urgent: a late delivery", "LATE1")
+    insert_late(store, chats[1], 250, "history sync brought this one", "LATE2")
+    insert_late(store, chats[2], 0, "older than the chat's start", "LATE3",
+                stamp=_before_the_start(store, chats[2]))
+
+    assert extract(store, lake, *ALL)["messages"] == 0  # a normal pull cannot see them
+    summary = extract(store, lake, *ALL, "--recheck")
+
+    assert summary["messages"] == 3 and summary["status"] == "ok"
+    assert lake_counts(lake) == store_counts(store)
+    assert extract(store, lake, *ALL, "--recheck")["messages"] == 0
+    texts = [r[0] for r in lake_rows(lake, "text")]
+    assert texts.count("urgent: a late delivery") == 1
+    with LakeWriter(lake) as writer:
+        cursors = writer.manifest.cursors("mcp:lharries")
+    assert all(len(c["ranges"]) == 1 and c["complete"] for c in cursors.values())
+
+
+def test_a_recheck_keeps_to_what_the_cursor_covers(store, tmp_path):
+    store = fresh_store(tmp_path, store)
+    lake = tmp_path / "lake"
+    extract(store, lake, *ALL[:2], "--max-messages", "100")
+    chat = sorted(store_counts(store))[0]
+    insert_late(store, chat, 10, "inside the pulled stretch", "LATE1")
+    insert_late(store, chat, 0, "below it", "LATE2",
+                stamp=_before_the_start(store, chat))
+
+    summary = extract(store, lake, *ALL[:2], "--max-messages", "100", "--recheck")
+
+    assert summary["messages"] == 1
+    texts = [r[0] for r in lake_rows(lake, "text")]
+    assert "inside the pulled stretch" in texts and "below it" not in texts

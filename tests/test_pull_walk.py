@@ -29,10 +29,12 @@ def expected_keys(history: list[tuple[datetime, str]]) -> set[str]:
     return {r["message_key"] for r in with_keys(rows)}
 
 
-async def pull(source, cursor, cap, stop_after=None):  # noqa: ANN001, ANN201
-    """Landed rows and the cursor, as if the process died after `stop_after` chunks."""
+async def pull(source, cursor, cap, stop_after=None, held=None):  # noqa: ANN001, ANN201
+    """Landed rows and the cursor, as if the process died after `stop_after` chunks;
+    with `held` (the lake's keys), a recheck walk comes first."""
     landed, state, seen = [], cursor, 0
-    async for chunk in walk_chat(source, source.chat, cursor, cap):
+    async for chunk in walk_chat(source, source.chat, cursor, cap, held,
+                                 recheck=held is not None):
         landed += chunk.rows
         state = chunk.cursor
         seen += 1
@@ -83,6 +85,43 @@ def test_interrupted_pulls_land_every_message_once(history, split, page, caps, c
     assert len(keys) == len(set(keys)), "a message landed twice"
     assert set(keys) == expected_keys(history)
     assert final.complete
+    assert final.count == len(history)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    history=histories,
+    late=st.lists(st.integers(0, 10**6), max_size=6),
+    page=st.integers(1, 9),
+    cap=st.integers(1, 200),
+    cut=st.one_of(st.none(), st.integers(1, 5)),
+)
+def test_a_recheck_lands_rows_the_source_got_late_once(history, late, page, cap, cut):
+    """Rows that reach the source after a pull, at times the cursor already covers
+    (or below a complete chat's start), land with a recheck; a recheck cut off and
+    run again lands nothing twice."""
+    picked = {i % len(history) for i in late} if history else set()
+    source = MemorySource([row for i, row in enumerate(history) if i not in picked],
+                          page_size=page)
+    landed: list[dict] = []
+
+    def held(_chat_id: str) -> set[str]:
+        return {r["message_key"] for r in landed}
+
+    async def scenario() -> ChatCursor:
+        rows, state = await pull(source, ChatCursor(), cap)
+        landed.extend(rows)
+        source.history = history  # the late rows arrive
+        for stop in (cut, None):
+            rows, state = await pull(source, state, 10**9, stop, held)
+            landed.extend(rows)
+        return state
+
+    final = asyncio.run(scenario())
+    keys = [r["message_key"] for r in landed]
+    assert len(keys) == len(set(keys)), "a message landed twice"
+    assert set(keys) == expected_keys(history)
+    assert final.complete and len(final.ranges) <= 1
     assert final.count == len(history)
 
 

@@ -37,6 +37,10 @@ def extract_options(function):  # noqa: ANN001, ANN201 - a click decorator
                      help="Server processes pulling different chats at once."),
         click.option("--resume", is_flag=True,
                      help="Continue the last extract with its limits."),
+        click.option("--recheck", is_flag=True,
+                     help="Read again what the lake has of each chat and land what "
+                          "the server got late (a history sync). MCP only: the "
+                          "bridge source finds those rows by itself."),
         click.option("--profile", type=click.Choice(["lharries", "json"]),
                      help="Kind of MCP server (default lharries)."),
         click.option("--timezone", help="Zone of the bridge's timestamps (IANA name)."),
@@ -90,6 +94,7 @@ def run(lake: Path, config: Config, flags: dict[str, Any], store: Path | None,
             chat_delay_seconds=0.0 if local else ex.chat_delay_seconds,
             concurrency=config.performance.max_concurrent_requests,
             include_status=flags.get("include_status", False) or ex.include_status_broadcast,
+            recheck=flags.get("recheck", False),
         )
         if config.source.kind == "bridge":
             # The store is read directly; server concurrency and pacing do not apply

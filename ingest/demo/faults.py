@@ -12,7 +12,10 @@ Everything is off when the variable is unset or empty.
 - `garbage_on_call=N`: call N answers one text block that is neither JSON nor the
   lharries line format.
 - `truncate_on_call=N`: call N keeps only the first half of its text blocks (at
-  least one), and the last kept block is cut in the middle.
+  least one), and the last kept block is cut in the middle of a line.
+- `cut_at_record_on_call=N`: call N keeps the first half of its records whole: the
+  first half of its blocks (at least one), the last kept block up to the line end
+  before its middle. Nothing in the answer shows the cut.
 - `noise_on_call=N`: before answering call N the server writes a stray non-JSON
   line on stdout, as upstream's `Database error: ...` prints do.
 - `slow_ms=N`: every call waits N milliseconds before it runs.
@@ -25,6 +28,7 @@ Everything is off when the variable is unset or empty.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 
 from mcp.types import CallToolResult, TextContent
@@ -61,6 +65,7 @@ class Faults:
     error_on_call: int = 0
     garbage_on_call: int = 0
     truncate_on_call: int = 0
+    cut_at_record_on_call: int = 0
     noise_on_call: int = 0
     slow_ms: int = 0
     validation_error: int = 0
@@ -95,14 +100,35 @@ def error_result(text: str) -> CallToolResult:
 
 
 def truncated(result: CallToolResult) -> CallToolResult:
+    """Cut in the middle of a line, as a write cut short leaves it."""
+    return _cut(result, _mid_line, drop_items=1)
+
+
+def cut_at_record(result: CallToolResult) -> CallToolResult:
+    """Cut at a line end: whole records, fewer of them."""
+    return _cut(result, _at_line_end, drop_items=0)
+
+
+def _cut(result: CallToolResult, cut: Callable[[str], str], drop_items: int):
     keep = max(1, len(result.content) // 2)
     blocks = [block.text for block in result.content[:keep]]
     if blocks:
-        blocks[-1] = blocks[-1][: len(blocks[-1]) // 2]
+        blocks[-1] = cut(blocks[-1])
     structured = result.structured_content
     if structured and isinstance(structured.get("result"), list):
-        structured = {"result": structured["result"][: max(0, keep - 1)]}
+        structured = {"result": structured["result"][: max(0, keep - drop_items)]}
     return text_result(blocks, structured)
+
+
+def _mid_line(text: str) -> str:
+    end = len(text) // 2
+    while end > 1 and text[end - 1] == "\n":
+        end -= 1
+    return text[:end]
+
+
+def _at_line_end(text: str) -> str:
+    return text[: text.rfind("\n", 0, len(text) // 2) + 1]
 
 
 def _short_repr(text: str) -> str:

@@ -32,8 +32,8 @@ from ingest.demo import jsonapi
 from ingest.demo import lharries as lh
 from ingest.demo.db import ToolFailure, with_store
 from ingest.demo.faults import (
-    ENV_VAR, GARBAGE, FaultSpecError, Faults, error_result, text_result, truncated,
-    validation_failure,
+    ENV_VAR, GARBAGE, FaultSpecError, Faults, cut_at_record, error_result,
+    text_result, truncated, validation_failure,
 )
 from ingest.sources.bridge import StoreUnreadable, check_bridge_store
 
@@ -78,6 +78,8 @@ class Runner:
             result = text_result([GARBAGE])
         if n == faults.truncate_on_call:
             result = truncated(result)
+        if n == faults.cut_at_record_on_call:
+            result = cut_at_record(result)
         return result
 
     def _answer(self, name: str, work: Work, args: dict) -> CallToolResult:

@@ -212,13 +212,32 @@ def ordered_headers(stamps: list[str]) -> list[int]:
 def decode_text_messages(
     texts: list[str], chat: Chat, tz: ZoneInfo
 ) -> list[dict[str, Any]]:
-    """Rows (without keys) from lharries list_messages output, in server order."""
+    """Rows (without keys) from lharries list_messages output, in server order.
+
+    An answer with no content at all is how upstream reports a failed query (a
+    locked or damaged store), and every record ends with a newline, so an answer
+    that does not was cut off inside a line: both are unreadable, and asked again.
+    A cut at a line end shows nothing (see `Profile.confirm_short_pages`).
+    """
+    if not texts:
+        raise ResponseUnreadable(
+            f"The server answered list_messages for chat {chat.name!r} with no "
+            "content, which lharries/whatsapp-mcp does when its database query "
+            "fails (a store locked or damaged); see the server's log if it persists."
+        )
     text = "".join(texts)
-    if not text or text.strip() in EMPTY_TEXTS:
+    if not text.strip() or text.strip() in EMPTY_TEXTS:
         return []
+    records = split_records(text, chat.name)
+    if not text.endswith("\n"):
+        raise ResponseUnreadable(
+            f"The list_messages answer for chat {chat.name!r} stops in the middle "
+            f"of a message (its last record, {len(records[-1][1])} characters, has "
+            "no line end): the answer was cut off."
+        )
     rows = []
     offsets = HourOffsets(tz)
-    for stamp, rest in split_records(text, chat.name):
+    for stamp, rest in records:
         sender, sep, content = rest.partition(": ")
         if not sep:
             sender, content = rest.rstrip(":"), ""

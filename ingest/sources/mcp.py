@@ -51,9 +51,6 @@ class McpSource:
     """A source backed by one server process (use several for concurrency)."""
 
     name = "mcp"
-    # A short page is checked with one more call before a walk ends: a server can
-    # cut a page off in a way the lharries text cannot show (ingest/pull.py).
-    confirm_end = True
 
     def __init__(
         self,
@@ -80,6 +77,10 @@ class McpSource:
     @property
     def max_page_size(self) -> int | None:
         return self.profile.max_page_size
+
+    @property
+    def confirm_short_pages(self) -> bool:
+        return self.profile.confirm_short_pages
 
     @property
     def key(self) -> str:

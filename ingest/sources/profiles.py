@@ -2,7 +2,8 @@
 
 A profile names the tools, the argument names, fixed arguments, page sizes, the
 decoder of the output and how time bounds are written. The config's [source]
-section may override the launch command and the tool names and page size.
+section may override the launch command, the tool names, the page size and whether
+short pages are confirmed.
 """
 
 from __future__ import annotations
@@ -31,13 +32,18 @@ class Profile:
     max_page_size: int | None = None
     decoder: Literal["text", "json"] = "text"
     bounds: Literal["naive", "aware"] = "naive"
+    # One more call per walk that ends on a short page, for answers that can be cut
+    # without showing it (ingest/pull.py `_end_holds`)
+    confirm_short_pages: bool = False
     command: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
 
 
 PROFILES: dict[str, Profile] = {
     # lharries/whatsapp-mcp: text output, local naive times compared as text,
-    # no page cap; include_context must be off (it duplicates rows).
+    # no page cap; include_context must be off (it duplicates rows). Each answer
+    # is built whole from one query, and a record cut in the middle shows (it has
+    # no line end), so short pages are not confirmed by default.
     "lharries": Profile(
         name="lharries",
         list_chats_tool="list_chats",
@@ -50,7 +56,8 @@ PROFILES: dict[str, Profile] = {
         bounds="naive",
     ),
     # verygoodplugins/whatsapp-mcp: JSON objects with ids, capped pages,
-    # bounds compared as instants.
+    # bounds compared as instants. A structured list cut between two objects
+    # does not show it, so a short page is confirmed.
     "json": Profile(
         name="json",
         list_chats_tool="list_chats",
@@ -62,6 +69,7 @@ PROFILES: dict[str, Profile] = {
         max_page_size=500,
         decoder="json",
         bounds="aware",
+        confirm_short_pages=True,
     ),
 }
 
@@ -81,4 +89,6 @@ def resolve_profile(settings: SourceSettings) -> Profile:
     if settings.page_size:
         cap = profile.max_page_size
         changes["page_size"] = min(settings.page_size, cap) if cap else settings.page_size
+    if settings.confirm_short_pages is not None:
+        changes["confirm_short_pages"] = settings.confirm_short_pages
     return replace(profile, **changes)
