@@ -147,6 +147,11 @@ async def list_chats(
     """The chats to pull: the `max_chats` most recently active."""
     chats = await source.fetch_chats(options.include_status)
     summary.chats_listed = len(chats)
+    if not chats:
+        # lharries answers a failed query (a locked store) as it answers no chats
+        log.warning("the server listed no chats, so nothing was pulled; if it has "
+                    "chats, its database query failed (a store the bridge keeps "
+                    "locked): run again")
     chosen = chats[: options.max_chats]
     summary.chats_selected = len(chosen)
     on_progress("chats", {"total": len(chosen)})

@@ -172,6 +172,19 @@ def test_a_page_the_server_could_not_query_is_asked_again(store, tmp_path):
     assert len(page.rows) == store_counts(copy)[chat.chat_id]
 
 
+def test_chats_the_server_could_not_list_are_a_warning_and_a_rerun_pulls_them(
+        store, tmp_path):
+    copy = tmp_path / "messages.db"
+    copy.write_bytes(store.read_bytes())
+    holder = lock_store(copy, 12)  # longer than the server waits for it
+    code, summary, stderr = extract(copy, tmp_path, "")
+    holder.wait(timeout=30)
+
+    assert code == 0 and summary["messages"] == 0
+    assert "the server listed no chats" in stderr
+    assert extract(copy, tmp_path, "")[1]["messages"] == sum(store_counts(copy).values())
+
+
 def test_a_tool_error_fails_that_chat_only_then_a_rerun_completes(store, tmp_path):
     code, summary, stderr = extract(store, tmp_path, "error_on_call=3")
 
