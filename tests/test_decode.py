@@ -52,7 +52,7 @@ def test_an_older_pasted_header_does_not_swallow_the_real_records():
         + line("2025-06-30 12:40:00", "C", "three")
     )
     rows = decode_text_messages([text], CHAT, LONDON)
-    assert [r["sender_name"] for r in rows] == ["A", "B", "C"]
+    assert [r["text"] for r in rows] == ["copy:\n" + pasted, "two", "three"]
 
 
 def test_media_rows_keep_their_id_and_empty_text():
@@ -78,13 +78,28 @@ def test_content_is_kept_as_written(content):
     assert rows[0]["text"] == content
 
 
-def test_senders_numbers_and_jids_become_ids():
-    text = (line("2025-06-30 12:00:02", "447700900123", "a")
-            + line("2025-06-30 12:00:01", "447700900124@s.whatsapp.net", "b")
-            + line("2025-06-30 12:00:00", "Ana Lima", "c"))
-    rows = decode_text_messages([text], CHAT, LONDON)
+GROUP = Chat("120363000000000001@g.us", "Kiln club", True)
+
+
+def test_group_senders_numbers_and_jids_become_ids():
+    text = (line("2025-06-30 12:00:02", "447700900123", "a", chat="Kiln club")
+            + line("2025-06-30 12:00:01", "447700900124@s.whatsapp.net", "b",
+                   chat="Kiln club")
+            + line("2025-06-30 12:00:00", "Ana Lima", "c", chat="Kiln club"))
+    rows = decode_text_messages([text], GROUP, LONDON)
     assert [r["sender_id"] for r in rows] == [
         "447700900123", "447700900124@s.whatsapp.net", None]
+    assert [r["sender_name"] for r in rows][2] == "Ana Lima"
+
+
+def test_a_direct_chats_other_sender_is_the_chat_whatever_the_server_names():
+    """Upstream can show a legacy group's name (its jid LIKE lookup) for them."""
+    text = (line("2025-06-30 12:00:01", "Old school friends", "hi")
+            + line("2025-06-30 12:00:00", "Me", "hello"))
+    theirs, mine = decode_text_messages([text], CHAT, LONDON)
+    assert (theirs["sender_id"], theirs["sender_name"]) == ("447700900001", "Hiro Smith")
+    assert (mine["sender_id"], mine["sender_name"], mine["is_from_me"]) == (
+        None, None, True)
 
 
 def test_local_time_becomes_utc_across_dst():

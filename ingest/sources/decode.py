@@ -256,7 +256,7 @@ def text_row(
         media_type, media_id = media.group("type"), media.group("id")
         content = content[media.end() :]
     from_me = sender == "Me"
-    looks_like_id = sender.replace("+", "").isdigit() or "@" in sender
+    sender_id, sender_name = _sender(chat, sender, from_me)
     return {
         "_second": stamp,
         "source": "mcp",
@@ -264,8 +264,8 @@ def text_row(
         "chat_id": chat.chat_id,
         "chat_name": chat.name or None,
         "is_group": chat.is_group,
-        "sender_id": sender if looks_like_id and not from_me else None,
-        "sender_name": None if from_me else sender,
+        "sender_id": sender_id,
+        "sender_name": sender_name,
         "is_from_me": from_me,
         "sent_at": sent_at,
         "sent_at_local": local,
@@ -278,6 +278,21 @@ def text_row(
         "is_deleted": None,
         "is_edited": None,
     }
+
+
+def _sender(chat: Chat, shown: str, from_me: bool) -> tuple[str | None, str | None]:
+    """(sender_id, sender_name) of a record whose sender is shown as `shown`.
+
+    In a direct chat the other person is the chat itself. Upstream's lookup by
+    `jid LIKE %number%` can show a legacy group's name for them (one they created),
+    so the chat's own id and name are taken instead.
+    """
+    if from_me:
+        return None, None
+    if not chat.is_group:
+        return chat.chat_id.partition("@")[0], chat.name or shown
+    looks_like_id = shown.replace("+", "").isdigit() or "@" in shown
+    return (shown if looks_like_id else None), shown
 
 
 # Messages: JSON objects
