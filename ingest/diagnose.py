@@ -13,7 +13,7 @@ from ingest.config import Config
 from ingest.errors import IngestError
 from ingest.lake.files import ensure_private_dir
 from ingest.lake.manifest import Manifest
-from ingest.sources.factory import make_mcp_sources
+from ingest.sources.factory import make_bridge_store, make_mcp_sources
 
 MIN_FREE_BYTES = 200 * 1024 * 1024
 
@@ -27,9 +27,32 @@ class Check:
 
 
 async def run_checks(config: Config, lake: Path, store: Path | None) -> list[Check]:
-    checks = await check_server(config, store)
+    if config.source.kind == "bridge":
+        checks = check_bridge(config, store)
+    else:
+        checks = await check_server(config, store)
     checks.extend(check_lake(lake))
     return checks
+
+
+def check_bridge(config: Config, store: Path | None) -> list[Check]:
+    """The bridge store: found, readable, with chats and messages; one timed read."""
+    started = time.monotonic()
+    try:
+        bridge = make_bridge_store(config, store)
+        try:
+            chats = bridge.read_chats()
+        finally:
+            bridge.close()
+    except IngestError as exc:
+        return [Check("bridge store", False, str(exc),
+                      "fix source.store in walake.toml, or pass --store PATH")]
+    spent = time.monotonic() - started
+    return [
+        Check("bridge store", True, f"{bridge.path} (read-only)"),
+        Check("one small read", True,
+              f"{len(chats):,} chats with messages, listed in {spent * 1000:.0f} ms"),
+    ]
 
 
 async def check_server(config: Config, store: Path | None) -> list[Check]:

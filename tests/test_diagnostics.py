@@ -85,3 +85,25 @@ def test_a_lake_that_lost_its_manifest_fails_with_the_restore_command(store, tmp
     assert done.returncode == 1
     assert "FAIL lake manifest" in done.stdout
     assert f"cp {lake}/manifest.json.bak {lake}/manifest.json" in done.stdout
+
+
+def test_a_bridge_source_is_checked_from_the_config(store, tmp_path):
+    config = tmp_path / "walake.toml"
+    config.write_text(f'[source]\nkind = "bridge"\nstore = "{store}"\n')
+    done = walake("diagnostics", "--config", str(config), "--lake", str(tmp_path / "l"))
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"ok   bridge store: {store}" in done.stdout
+    assert "chats with messages, listed in" in done.stdout
+    assert "server starts" not in done.stdout
+
+
+def test_a_bridge_source_that_is_not_a_store_fails_with_the_fix(tmp_path):
+    bogus = tmp_path / "messages.db"
+    bogus.write_text("not sqlite")
+    done = walake("diagnostics", "--source", "bridge", "--store", str(bogus),
+                  "--lake", str(tmp_path / "l"), check=False)
+
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "is not a whatsapp-bridge store (not a SQLite database)" in done.stdout
+    assert "fix: fix source.store in walake.toml, or pass --store PATH" in done.stdout

@@ -17,15 +17,18 @@ from ingest.diagnose import Check, run_checks
 @lake_option
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Config file (default ./walake.toml).")
+@click.option("--source", "source", type=click.Choice(["mcp", "bridge"]),
+              help="Check the MCP server (default), or the bridge's store.")
 @click.option("--store", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="Check the built-in server over this bridge store instead.")
+              help="The bridge store: read directly with --source bridge, else "
+                   "served through the built-in server.")
 @click.option("--profile", type=click.Choice(["lharries", "json"]),
               help="Kind of MCP server (default: the config's source.profile, "
               "lharries).")
 @click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
-def diagnostics(lake: Path | None, config_path: Path | None, store: Path | None,
-                profile: str | None, as_json: bool) -> None:
-    """Check the MCP server, its tools, its speed, and the lake folder.
+def diagnostics(lake: Path | None, config_path: Path | None, source: str | None,
+                store: Path | None, profile: str | None, as_json: bool) -> None:
+    """Check the MCP server (or the bridge store), its tools, its speed, and the lake.
 
     Exits non-zero, with a remedy per failed check, when something is wrong.
 
@@ -34,7 +37,7 @@ def diagnostics(lake: Path | None, config_path: Path | None, store: Path | None,
         walake diagnostics
     """
     config, _ = load_config(config_path)
-    config = with_overrides(config, "source", profile=profile)
+    config = with_overrides(config, "source", profile=profile, kind=source)
     lake = resolve_lake(lake, Path(config.lake) if config.lake else None, check=False)
     checks = asyncio.run(run_checks(config, lake, store))
     show(checks, as_json)

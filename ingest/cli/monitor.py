@@ -275,7 +275,8 @@ class NotebookMissing(IngestError):
               help="Config file whose `lake` to use (default ./walake.toml).")
 @click.option("--edit", is_flag=True, help="Open in the marimo editor, not as an app.")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=int, help="Port (default: marimo picks a free one).")
+@click.option("--port", type=click.IntRange(1, 65535),
+              help="Port (default: marimo picks a free one).")
 @click.option("--headless", is_flag=True, help="Do not open a browser.")
 def notebook(name: str, lake: Path | None, config_path: Path | None, edit: bool,
              host: str, port: int | None, headless: bool) -> None:
