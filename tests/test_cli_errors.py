@@ -491,3 +491,17 @@ def test_diagnostics_help_describes_every_option() -> None:
     assert "--config FILE              Config file (default ./walake.toml)." \
         in result.output
     assert "--profile [lharries|json]  Kind of MCP server" in result.output
+
+
+@pytest.mark.parametrize("args", [
+    ["--source", "bridge"],                          # no store named
+    ["--source", "bridge", "--store", "README.md"],  # not a store
+    ["--timezone", "Mars/Olympus"],
+])
+def test_an_extract_refused_at_the_start_leaves_no_lake_folder(tmp_path, args):
+    lake = tmp_path / "lake"
+    result = invoke("extract", "--lake", str(lake), *args)
+
+    assert result.exit_code != 0
+    no_traceback(result)
+    assert not lake.exists()

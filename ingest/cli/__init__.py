@@ -88,12 +88,12 @@ def _register() -> None:
 def setup_logging(
     verbose: bool, level: str | None = None, lake: Path | None = None
 ) -> None:
-    """Logs to stderr and, for a command that writes `lake`, to its log file."""
-    from ingest.lake.files import ensure_private_dir
+    """Logs to stderr and, for a command that writes `lake`, to its log file once
+    the lake exists (a command refused at the start leaves no folder behind)."""
     from ingest.logs import configure_logging
 
     chosen = "DEBUG" if verbose else (level or "WARNING")
-    configure_logging(chosen, ensure_private_dir(lake) if lake is not None else None)
+    configure_logging(chosen, lake if lake is not None and lake.is_dir() else None)
 
 
 def main() -> None:

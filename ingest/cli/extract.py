@@ -17,7 +17,9 @@ from ingest.config import Config, load_config, with_overrides
 from ingest.extract import ExtractOptions, ExtractSummary, last_run, run_extract
 from ingest.lake.writer import LakeWriter
 from ingest.sources.bridge_pull import pull_store
-from ingest.sources.factory import lake_zone, make_bridge_store, make_mcp_sources
+from ingest.sources.factory import (
+    bridge_store_path, lake_zone, make_bridge_store, make_mcp_sources,
+)
 from ingest.sources.mcp_client import open_errlog
 
 
@@ -82,6 +84,7 @@ def effective_config(config: Config, flags: dict[str, Any], previous: dict | Non
 def run(lake: Path, config: Config, flags: dict[str, Any], store: Path | None,
         show_progress: bool) -> ExtractSummary:
     """Open the lake, build the sources and run the extract to the end."""
+    _check_source(effective_config(config, flags, None), store)  # before the lake
     with LakeWriter(lake) as writer:
         config = effective_config(config, flags, last_run(writer))
         ex = config.extraction
@@ -108,6 +111,13 @@ def run(lake: Path, config: Config, flags: dict[str, Any], store: Path | None,
                                        delays=not local, manifest=writer.manifest)
             with extract_progress(show_progress) as on_progress:
                 return asyncio.run(run_extract(writer, sources, options, on_progress))
+
+
+def _check_source(config: Config, store: Path | None) -> None:
+    """What can be refused before a lake folder is made: flags and config that do
+    not hold, a bridge store that is missing or not one."""
+    if config.source.kind == "bridge":
+        bridge_store_path(config, store)
 
 
 def report(summary: ExtractSummary, lake: Path, as_json: bool) -> None:
