@@ -72,6 +72,33 @@ class QueryFailed(IngestError):
         )
 
 
+class QueryNotRead(IngestError):
+    """`walake sql` only reads: a statement that writes or attaches is refused."""
+
+    def __init__(self, query: str, kind: str) -> None:
+        super().__init__(
+            f"walake sql runs queries that read (select, describe, explain); this one "
+            f"is a {kind} statement, refused so nothing can write into the lake.\n"
+            f"  query: {query[:200]}\nWrite results with --format csv|json|parquet "
+            "--out FILE, or use the DuckDB CLI: duckdb -cmd \"$(walake sql "
+            "--setup-script)\"."
+        )
+
+
+READ_STATEMENTS = {"SELECT", "EXPLAIN", "PRAGMA"}  # duckdb.StatementType names
+
+
+def check_reads_only(query: str) -> None:
+    """Refuse a query with any statement that is not a read (COPY, ATTACH, ...)."""
+    try:
+        statements = duckdb.extract_statements(query)
+    except duckdb.Error as exc:
+        raise QueryFailed(query, str(exc)) from exc
+    for statement in statements:
+        if statement.type.name not in READ_STATEMENTS:
+            raise QueryNotRead(query, statement.type.name)
+
+
 def check_lake(lake: Path) -> Path:
     """The lake folder, which must exist (an existing folder with no batch is empty)."""
     if not lake.is_dir():

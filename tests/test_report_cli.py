@@ -192,6 +192,28 @@ def test_sql_command(lake: Path, tmp_path: Path) -> None:
     assert bad.exit_code == 1 and "walake sql \"show tables\"" in bad.output
 
 
+@pytest.mark.parametrize("query", [
+    "copy (select 1 as x) to '{lake}/manifest.json' (format csv)",
+    "attach '{lake}/evil.db'",
+    "select 1; create table t as select 2",
+])
+def test_sql_only_reads_so_nothing_writes_into_the_lake(lake: Path, query: str) -> None:
+    before = sorted(p.name for p in lake.rglob("*"))
+    manifest = (lake / "manifest.json").read_bytes()
+    result = CliRunner().invoke(cli, ["sql", query.format(lake=lake), "--lake", str(lake)])
+
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "walake sql runs queries that read" in result.output
+    assert sorted(p.name for p in lake.rglob("*")) == before
+    assert (lake / "manifest.json").read_bytes() == manifest
+
+
+def test_sql_reads_describe_explain_and_pragma(lake: Path) -> None:
+    for query in ("describe messages", "explain select 1", "pragma version",
+                  "show tables"):
+        assert CliRunner().invoke(cli, ["sql", query, "--lake", str(lake)]).exit_code == 0
+
+
 def test_sql_setup_script_for_duckdb_cli(lake: Path) -> None:
     import duckdb
 

@@ -18,6 +18,7 @@ from ingest.report import (
     build_report,
     chat_messages,
     check_lake,
+    check_reads_only,
     print_report,
     rich_table,
     write_frame,
@@ -194,6 +195,7 @@ def sql(query: str | None, lake: Path | None, config_path: Path | None,
             "Give a query, e.g. walake sql \"select * from monetization_summary\", "
             "or --setup-script."
         )
+    check_reads_only(query)
     if fmt != "table":
         check_out_file(out)
     _, con = _connect(lake, config_path, threshold, reply_hours, keywords_dir)
