@@ -113,6 +113,11 @@ def run(lake: Path, config: Config, flags: dict[str, Any], store: Path | None,
                 return asyncio.run(run_extract(writer, sources, options, on_progress))
 
 
+def _rate(summary: ExtractSummary) -> str:
+    """The rate, where there were enough messages for one to mean something."""
+    return f", {summary.rate:,.0f} msg/s" if summary.messages >= 100 else ""
+
+
 def _check_source(config: Config, store: Path | None) -> None:
     """What can be refused before a lake folder is made: flags and config that do
     not hold, a bridge store that is missing or not one."""
@@ -130,7 +135,7 @@ def report(summary: ExtractSummary, lake: Path, as_json: bool) -> None:
         f"{plural(summary.messages, 'new message')} from {summary.chats_done:,} of "
         f"{plural(summary.chats_selected, 'chat')} in "
         f"{plural(summary.batches, 'batch', 'batches')} "
-        f"({summary.seconds:.1f} s, {summary.rate:,.0f} msg/s){failed} -> {lake}"
+        f"({summary.seconds:.1f} s{_rate(summary)}){failed} -> {lake}"
     )
     for chat_id, error in summary.failed_chats.items():
         click.echo(f"  failed: {chat_id}: {error}", err=True)
