@@ -63,7 +63,7 @@ def check_bridge_store(path: Path) -> None:
     if not path.is_file():
         raise StoreUnreadable(path, "no such file" if not path.exists() else "not a file")
     try:
-        con = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True, timeout=1.0)
+        con = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True, timeout=0)
         try:
             tables = {r[0] for r in con.execute(
                 "SELECT name FROM sqlite_master WHERE type = 'table'")}
