@@ -151,7 +151,7 @@ def test_landed_lake_equals_reference_landing(
     monkeypatch.setattr("ingest.sources.export.land.BATCH_ROWS", 300)
     options = ImportOptions(me="Ana", tz="Europe/Berlin")
     [fast] = import_exports(tmp_path / "fast", [path], options)
-    monkeypatch.setattr(importer_module, "parse_fast", lambda *a, **k: None)
+    monkeypatch.setattr(importer_module, "start_fast", lambda *a, **k: None)
     [ref] = import_exports(tmp_path / "ref", [path], options)
     assert fast.summary.new == ref.summary.new == 700 + len(EXTRA_LINES) - 2
     for attr in ("messages", "system", "media", "is_group", "warnings"):
@@ -255,3 +255,115 @@ def test_file_ordinals_equal_the_schema_counter() -> None:
         keyed = file_key_inputs(frame).with_columns(file_ordinals(frame, slice_rows))
         assert assign_keys("c1", keyed).to_list() == want
         assert assign_keys("c1", file_key_inputs(frame, slice_rows)).to_list() == want
+
+
+def test_batch_ordinals_equal_the_schema_counter() -> None:
+    """`FileOrdinals` batch by batch gives the keys of one counter over the file,
+    also when identical rows are far apart and out of time order."""
+    from ingest.schema import with_keys
+    from ingest.sources.export.rows import FileOrdinals, key_hashes, key_parts
+
+    base = datetime(2024, 3, 15, 9, 2)
+    texts = ["ok", "ok ", "", "Grüße", "ok", "", "a\r\nb", "a\nb", " x\u00a0",
+             "Gru\u0308ße", "\x1cok"] * 9
+    stamps = [base + timedelta(seconds=(i * 7) % 5 - (i % 3) * 60)
+              for i in range(len(texts))]
+    frame = pl.DataFrame({"sent_at_local": stamps, "text": texts})
+    rows = [{"chat_id": "c1", "sent_at_local": t, "text": x}
+            for t, x in zip(stamps, texts)]
+    want = [r["message_key"] for r in with_keys(rows)]
+    for batch_rows in (1, 4, 13, 1000):
+        ordinals = FileOrdinals(lambda messages: messages)
+        keys = []
+        for start in range(0, frame.height, batch_rows):
+            batch = frame.slice(start, batch_rows)
+            parts = key_parts(batch)
+            keyed = parts.with_columns(
+                ordinals.take(batch, parts, key_hashes(parts)).alias("_ordinal"))
+            keys += assign_keys("c1", keyed).to_list()
+        assert keys == want
+
+
+STREAMED = {
+    # A name that a later author turns into an event line ("Bo" + " left"): the
+    # slices after it wait for the end of the parse.
+    "later author decides": ["Bo left: see you", "Cy: hi", "Bo: back", "Cy: ok",
+                             "Bo: ok", "Cy: ok", "Dee: ok"],
+    # The author is known first: the event line is decided as it comes.
+    "known author decides": ["Bo: hi", "Cy: ok", "Bo left: see you", "Cy: ok",
+                             "Bo: back", "Dee: ok"],
+    # Two authors and no group event: is_group is known at the end only.
+    "direct chat": ["Ana: hi", "Bo: ok", "Ana: ok", "Bo: ok", "Ana: <Media omitted>",
+                    "Bo: ok", "Ana: a", "Bo: b", "Ana: c", "Bo: d"],
+    "group": ["Ana created group “Kiln”", "Ana: hi", "Bo: ok", "Cy: ok", "Bo: ok",
+              "Ana: x", "Cy: y", "Ana: ok", "Bo: ok", "Cy: ok"],
+}
+
+
+@pytest.mark.parametrize("lines", list(STREAMED.values()), ids=list(STREAMED))
+def test_streamed_landing_equals_reference_landing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lines: list[str]
+) -> None:
+    """Batches that land while later slices are classified give the lake of the
+    reference parse landed at once."""
+    stamp = datetime(2024, 3, 1, 9, 0)
+    text = "\n".join(f"{stamp + timedelta(seconds=30 * (i // 2)):%d/%m/%Y, %H:%M}"
+                     f" - {line}" for i, line in enumerate(lines * 3))
+    path = tmp_path / "WhatsApp Chat with Kiln.txt"
+    path.write_text(text + "\n", encoding="utf-8")
+    monkeypatch.setattr("ingest.sources.export.fast.CLASSIFY_ROWS", 2)
+    monkeypatch.setattr("ingest.sources.export.land.BATCH_ROWS", 3)
+    options = ImportOptions(me="Ana", tz="Europe/Berlin")
+    [fast] = import_exports(tmp_path / "fast", [path], options)
+    monkeypatch.setattr(importer_module, "start_fast", lambda *a, **k: None)
+    [ref] = import_exports(tmp_path / "ref", [path], options)
+    for attr in ("messages", "new", "system", "media", "is_group", "warnings"):
+        assert getattr(fast.summary, attr) == getattr(ref.summary, attr)
+    assert len(fast.summary.batches) == len(ref.summary.batches)
+    assert fast.parsed.messages == ref.parsed.messages
+    assert fast.parsed.system_lines == ref.parsed.system_lines
+
+    def lake(name: str) -> pl.DataFrame:
+        return pl.read_parquet(str(tmp_path / name / "messages" / "**" / "*.parquet")) \
+            .drop("ingested_at").sort("batch_id", maintain_order=True)
+
+    assert lake("fast").to_dicts() == lake("ref").to_dicts()
+    raw = {name: pl.read_ndjson(str(tmp_path / name / "raw" / "**" / "*.jsonl.zst"))
+           .to_dicts() for name in ("fast", "ref")}
+    assert raw["fast"] == raw["ref"]
+
+
+def test_failing_batch_stops_the_import_and_a_rerun_completes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An error while a batch is built ends the import (no thread left waiting);
+    the batches committed before it stay, and a rerun adds exactly the rest."""
+    from ingest.sources.export import pipeline
+
+    lines = [f"{(datetime(2024, 3, 1) + timedelta(minutes=i)):%d/%m/%Y, %H:%M}"
+             f" - {('Ana', 'Bo', 'Cy')[i % 3]}: note {i % 5}" for i in range(60)]
+    path = tmp_path / "WhatsApp Chat with Kiln.txt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    monkeypatch.setattr("ingest.sources.export.fast.CLASSIFY_ROWS", 7)
+    monkeypatch.setattr("ingest.sources.export.land.BATCH_ROWS", 10)
+    real = pipeline.lake_columns
+    built = {"n": 0}
+
+    def failing(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        built["n"] += 1
+        if built["n"] == 4:
+            raise RuntimeError("boom")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "lake_columns", failing)
+    lake = tmp_path / "lake"
+    with pytest.raises(RuntimeError, match="boom"):
+        import_exports(lake, [path], ImportOptions(tz="UTC"))
+    landed = pl.read_parquet(str(lake / "messages" / "**" / "*.parquet")).height
+    assert landed in (0, 10, 20, 30)
+
+    monkeypatch.setattr(pipeline, "lake_columns", real)
+    [outcome] = import_exports(lake, [path], ImportOptions(tz="UTC"))
+    assert outcome.summary.new == 60 - landed
+    keys = pl.read_parquet(str(lake / "messages" / "**" / "*.parquet"))["message_key"]
+    assert keys.len() == keys.n_unique() == 60

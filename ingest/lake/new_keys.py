@@ -39,6 +39,7 @@ class KeyHashes:
         self.manifest = manifest
         # chat id -> sorted hash chunks, each at most half the size of the one before
         self.chats: OrderedDict[str, list[pl.Series]] = OrderedDict()
+        self._last: tuple[pl.DataFrame, dict[str | None, pl.Series]] | None = None
 
     def all_new(self, frame: pl.DataFrame) -> bool:
         """Whether no key of `frame` (message_key, chat_id) repeats in it or is held
@@ -46,19 +47,33 @@ class KeyHashes:
         keys = frame["message_key"]
         if keys.null_count() or keys.n_unique() < len(keys):
             return False
-        for (chat_id,), rows in frame.group_by("chat_id"):
+        for chat_id, hashes in self._hashes(frame).items():
             held = self._held(chat_id)
-            if held is None or _any_in(key_hashes(rows["message_key"]), held):
+            if held is None or _any_in(hashes, held):
                 return False
         return True
 
     def note(self, frame: pl.DataFrame) -> None:
         """Add a landed batch's keys to the chats held in memory (the others read
         them from its file when they are needed next)."""
-        for (chat_id,), rows in frame.group_by("chat_id"):
+        for chat_id, hashes in self._hashes(frame).items():
             chunks = self.chats.get(chat_id)
             if chunks is not None:
-                _add_chunk(chunks, key_hashes(rows["message_key"]))
+                _add_chunk(chunks, hashes)
+
+    def _hashes(self, frame: pl.DataFrame) -> dict[str | None, pl.Series]:
+        """`key_hashes` of each chat's rows; those of the frame `all_new` checked
+        last are kept for its `note`."""
+        if self._last is not None and self._last[0] is frame:
+            return self._last[1]
+        keys = frame.select("chat_id", "message_key")
+        if keys["chat_id"].n_unique() == 1:
+            chats = {keys["chat_id"][0]: key_hashes(keys["message_key"])}
+        else:
+            chats = {chat_id: key_hashes(rows["message_key"])
+                     for (chat_id,), rows in keys.group_by("chat_id")}
+        self._last = (frame, chats)
+        return chats
 
     def _held(self, chat_id: str | None) -> list[pl.Series] | None:
         if chat_id is None:

@@ -76,6 +76,11 @@ class PendingBatch:
     # Rows already in columns (SOURCE_COLUMNS, typed as MESSAGE_SCHEMA): a fast path
     # for sources that build frames themselves; they land together with `rows`.
     frames: list[pl.DataFrame] = field(default_factory=list)
+    # Raw records a source encoded itself (`encode_raw`'s bytes) and how many records
+    # the manifest counts for them: they come first in the raw file, then `raw`. The
+    # blocklist does not read them: the source has left forgotten rows out.
+    raw_encoded: bytes = b""
+    raw_encoded_records: int = 0
 
     @property
     def row_count(self) -> int:
@@ -266,7 +271,9 @@ class LakeWriter:
         batch_id = manifest.take_batch_id()
 
         raw_path = self.partition("raw", batch.source, now) / f"{batch_id}.jsonl.zst"
-        raw_bytes = self._write_file(raw_path, encode_raw(batch.raw))
+        raw = batch.raw_encoded + (encode_raw(batch.raw) if batch.raw or
+                                   not batch.raw_encoded else b"")
+        raw_bytes = self._write_file(raw_path, raw)
         crash_point("raw_written")
         parquet_path = self.partition("messages", batch.source, now) / f"{batch_id}.parquet"
         frame = frame_rows(batch.rows, batch_id, now, batch.frames)
@@ -280,7 +287,7 @@ class LakeWriter:
         manifest.record_batch(batch_id, {
             "source": batch.source,
             "rows": rows,
-            "raw_records": len(batch.raw),
+            "raw_records": len(batch.raw) + batch.raw_encoded_records,
             "created_at": now.isoformat(),
             "chats": list(chats),
             "files": {

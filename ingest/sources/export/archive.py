@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 import unicodedata
 import zipfile
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -59,13 +61,35 @@ class ExportFile:
     name: str
     data: bytes
     chat_name: str
-    sha256: str
     container: str
     media_sizes: dict[str, int] = field(default_factory=dict)
+    hashing: Future[str] | None = field(default=None, repr=False)
+
+    @property
+    def sha256(self) -> str:
+        """The bytes' SHA-256 (hex), hashed on a thread while the file is parsed."""
+        if self.hashing is None:
+            self.hashing = Future()
+            self.hashing.set_result(hashlib.sha256(self.data).hexdigest())
+        return self.hashing.result()
 
     @property
     def members(self) -> set[str] | None:
         return set(self.media_sizes) if self.container == "zip" else None
+
+
+def hash_in_background(data: bytes) -> Future[str]:
+    """SHA-256 of `data` on a thread of its own (hashlib lets go of the GIL)."""
+    hashed: Future[str] = Future()
+
+    def run() -> None:
+        try:
+            hashed.set_result(hashlib.sha256(data).hexdigest())
+        except BaseException as exc:  # noqa: BLE001 - handed to the reader
+            hashed.set_exception(exc)
+
+    threading.Thread(target=run, name="walake-sha256", daemon=True).start()
+    return hashed
 
 
 def chat_name_from(path_name: str) -> str:
@@ -181,9 +205,9 @@ def _read_text_file(path: Path) -> ExportFile:
         name=path.name,
         data=data,
         chat_name=_text_chat_name(path),
-        sha256=hashlib.sha256(data).hexdigest(),
         container="file",
         media_sizes=_sibling_sizes(path.parent),
+        hashing=hash_in_background(data),
     )
 
 
@@ -218,9 +242,9 @@ def _read_zip_member(source: ExportSource) -> ExportFile:
         name=source.name,
         data=data,
         chat_name=source.chat_name,
-        sha256=hashlib.sha256(data).hexdigest(),
         container="zip",
         media_sizes=source.media_sizes,
+        hashing=hash_in_background(data),
     )
 
 

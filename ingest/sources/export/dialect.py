@@ -100,41 +100,49 @@ def compile_header(d: Dialect) -> re.Pattern[str]:
     )
 
 
-def shape_of(found: re.Match[str]) -> Dialect | None:
-    """The dialect one loosely matched header line has, or None if inconsistent."""
-    brackets = found.group("open") is not None
-    close = found.group("close")
-    if brackets != (close == "] "):
-        return None
-    between = re.sub("[\u00a0\u202f\u2009]", " ", found.group("between"))
-    return Dialect(
-        brackets=brackets,
-        date_sep=found.group("sep"),
-        date_space=bool(found.group("sp")),
-        date_dot=bool(found.group("dot")),
-        year_first=len(found.group("a")) == 4,
-        year_width=4 if len(found.group("a")) == 4 else len(found.group("c")),
-        between=between,
-        time_sep=found.group("tsep"),
-        seconds=found.group("sec") is not None,
-        day_period=found.group("period") is not None,
-        close=re.sub("[\u00a0\u202f\u2009]", " ", close),
-    )
-
-
 def sniff_dialect(lines: list[str]) -> Dialect | None:
     """The commonest header shape among the first lines, or None if there is none."""
-    shapes: Counter[Dialect] = Counter()
+    seen: Counter[tuple] = Counter()  # what decides a line's shape (`_shape`)
     for line in lines[:SNIFF_LINES]:
         found = SNIFF.match(line[:SNIFF_WIDTH])
         if found is None:
             continue
-        shape = shape_of(found)
+        opening, close, between, sep, space, dot, a, c, tsep, sec, period = \
+            found.group("open", "close", "between", "sep", "sp", "dot", "a", "c",
+                        "tsep", "sec", "period")
+        seen[(opening is not None, close, between, sep, bool(space), bool(dot),
+              len(a), len(c), tsep, sec is not None, period is not None)] += 1
+    shapes: Counter[Dialect] = Counter()
+    for key, count in seen.items():  # in order of first sight, as the lines
+        shape = _shape(*key)
         if shape is not None and shape.year_width in (2, 4):
-            shapes[shape] += 1
+            shapes[shape] += count
     if not shapes:
         return None
     return _prefer_specific(shapes)
+
+
+def _shape(  # noqa: PLR0913 - what `sniff_dialect` reads of one header line
+    brackets: bool, close: str, between: str, sep: str, date_space: bool,
+    date_dot: bool, a_width: int, c_width: int, tsep: str, seconds: bool,
+    day_period: bool,
+) -> Dialect | None:
+    """The dialect one loosely matched header line has, or None if inconsistent."""
+    if brackets != (close == "] "):
+        return None
+    return Dialect(
+        brackets=brackets,
+        date_sep=sep,
+        date_space=date_space,
+        date_dot=date_dot,
+        year_first=a_width == 4,
+        year_width=4 if a_width == 4 else c_width,
+        between=re.sub("[\u00a0\u202f\u2009]", " ", between),
+        time_sep=tsep,
+        seconds=seconds,
+        day_period=day_period,
+        close=re.sub("[\u00a0\u202f\u2009]", " ", close),
+    )
 
 
 def _prefer_specific(shapes: Counter[Dialect]) -> Dialect:

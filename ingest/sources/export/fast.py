@@ -9,13 +9,16 @@ decide for sure (events, placeholders, the first line of the file, ...) goes thr
 reference's per-message code, with the same author cache state it would have seen.
 `parse_fast` returns None when the file is better left to the reference (UTF-16, a
 pattern the Rust engine refuses, a file that is not an export: error texts come from
-the reference).
+the reference). `start_fast` stops before classifying, so that an import can land
+the first messages while later ones are classified (`FastStart.slices`).
 """
 
 from __future__ import annotations
 
 import io
+import re
 import unicodedata
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -26,6 +29,7 @@ from ingest.sources.export.classify import (
     EDITED_TRAILERS,
     LRM,
     MEDIA_OMITTED,
+    SYSTEM_VERBS,
     is_system_author,
 )
 from ingest.sources.export.dates import (
@@ -53,7 +57,6 @@ from ingest.sources.export.parse import (
 IMPOSSIBLE = ("header with an impossible date or time; kept as text of the "
               "message above")
 BEFORE = "before the first message"
-NON_ASCII = r"[^\x00-\x7f]"
 
 MESSAGE_COLUMNS = {
     "line": pl.Int64(), "line_count": pl.Int64(), "timestamp": pl.Datetime("us"),
@@ -157,15 +160,30 @@ def parse_fast(
     members: set[str] | None = None,
 ) -> FastParsed | None:
     """The fast path; None means 'use the reference parser' (same input)."""
+    started = start_fast(name, data, date_order=date_order, members=members)
+    return None if started is None else started.finish()
+
+
+def start_fast(
+    name: str,
+    data: bytes,
+    *,
+    date_order: str | None = None,
+    members: set[str] | None = None,
+) -> FastStart | None:
+    """`parse_fast` up to the classification of messages, which `FastStart.slices`
+    then does slice by slice. Every typed error, and None, comes from here."""
     found = read_lines(name, data)
     if found is None:
         return None
     lines, bom, crlf = found
-    lengths = lines.str.len_chars()
-    longest = lengths.max() or 0
-    if longest > MAX_LINE:
-        raise ExportLineTooLong(name, int(lengths.arg_max()) + 1, longest, MAX_LINE)
-    del lengths
+    # A line has at most as many characters as bytes: count them only if needed
+    if (lines.str.len_bytes().max() or 0) > MAX_LINE:
+        lengths = lines.str.len_chars()
+        longest = lengths.max() or 0
+        if longest > MAX_LINE:
+            raise ExportLineTooLong(name, int(lengths.arg_max()) + 1, longest,
+                                    MAX_LINE)
     dialect = sniff_dialect(lines.head(SNIFF_LINES).to_list())
     if dialect is None:
         return None
@@ -192,13 +210,21 @@ def parse_fast(
         return None
     frame = pl.concat(parts, rechunk=True)
     del parts
-    parsed = _parse_frame(name, frame, lines, dialect, date_order, members)
-    if parsed is not None:
-        parsed.bom, parsed.crlf = bom, crlf
-    return parsed
+    started = _parse_frame(name, frame, lines, dialect, date_order, members)
+    if started is not None:
+        started.bom, started.crlf = bom, crlf
+    return started
 
 
-def _parse_frame(name, frame, lines, dialect, date_order, members):
+def _parse_frame(
+    name: str,
+    frame: pl.DataFrame,
+    lines: pl.Series,
+    dialect: Dialect,
+    date_order: str | None,
+    members: set[str] | None,
+) -> FastStart | None:
+    """`start_fast` from the header columns of every line (d, t, skip)."""
     raw_dates = frame["d"].drop_nulls().unique(maintain_order=True).to_list()
     if not raw_dates:
         return None  # no header at all: the reference words the error
@@ -249,16 +275,13 @@ def _parse_frame(name, frame, lines, dialect, date_order, members):
         .alias("line_count"),
     ).join(conts, on="mid", how="left", maintain_order="left")
     del conts
-    first_lines: dict[str, int] = {}
-    messages, system_lines = _classify(heads, line_frame["line"], members, first_lines)
-    return FastParsed(name, dialect, order, messages, line_frame, unplaced,
-                      system_lines=system_lines, first_lines=first_lines)
+    return FastStart(name, dialect, order, heads, line_frame, unplaced, members)
 
 
 def _clean(body: pl.Series) -> pl.Series:
     """The reference's body cleaning: LRM removed, NFC (Python's unicodedata), only
     on the non-ASCII rows; ASCII rows are kept as they are."""
-    mask = body.str.contains(NON_ASCII).fill_null(False)
+    mask = (body.str.len_bytes() != body.str.len_chars()).fill_null(False)
     if not mask.any():
         return body
     normalize = unicodedata.normalize
@@ -280,36 +303,43 @@ CLASSIFY_ROWS = 100_000
 EXTRACT_ROWS = 200_000
 
 
-def _classify(
+def _classified(
     heads: pl.DataFrame,
     lines: pl.Series,
-    members: set[str] | None,
     registered: dict[str, int],
-) -> tuple[pl.DataFrame, list[str]]:
-    """Message columns: the plain majority column-wise, the rest by the reference,
-    and the lines of the messages `_reclassify_authors` turned into system lines.
+) -> Iterator[pl.DataFrame]:
+    """Message columns of each slice of CLASSIFY_ROWS messages, in order, before
+    `parse._reclassify_authors`: the plain majority column-wise, the rest by the
+    reference.
 
-    Slices of CLASSIFY_ROWS messages keep the intermediate columns small; the
-    reference's author cache state ('known') is carried from slice to slice in
-    `registered` (candidate -> the line it entered the cache at).
+    Slices keep the intermediate columns small; the reference's author cache state
+    ('known') is carried from slice to slice in `registered` (candidate -> the line
+    it entered the cache at).
     """
     names: dict[str, tuple[str, bool]] = {}
-    parts = []
-    starts = range(0, heads.height, CLASSIFY_ROWS)
+    # The first slice is half as long, so that the first batches start sooner
+    first = CLASSIFY_ROWS // 2 or 1
+    starts = [0, *range(first, heads.height, CLASSIFY_ROWS)]
     with ThreadPoolExecutor(1, thread_name_prefix="walake-classify") as pool:
 
-        def prepare(start: int) -> Future:
-            return pool.submit(_prepare_slice, heads.slice(start, CLASSIFY_ROWS), lines)
+        def prepare(index: int) -> Future:
+            start = starts[index]
+            end = starts[index + 1] if index + 1 < len(starts) else heads.height
+            return pool.submit(_prepare_slice, heads.slice(start, end - start), lines)
 
-        coming = prepare(starts[0]) if starts else None
-        for index, _ in enumerate(starts):
+        coming = prepare(0)
+        for index in range(len(starts)):
             current = coming
-            coming = prepare(starts[index + 1]) if index + 1 < len(starts) else None
-            parts.append(_finish_slice(current.result(), registered, names))
-    frame = pl.concat(parts, how="vertical", rechunk=False) if len(parts) > 1 \
-        else parts[0]
-    del parts
-    frame, system_lines = _reclassify_authors(frame)
+            coming = prepare(index + 1) if index + 1 < len(starts) else None
+            yield _finish_slice(current.result(), registered, names)
+
+
+def _finished(
+    frame: pl.DataFrame, suspects: set[str], members: set[str] | None
+) -> tuple[pl.DataFrame, list[int]]:
+    """Classified rows as `FastParsed.frame` has them, `suspects` (authors that are
+    event lines, `_suspects`) turned back; and the lines turned back."""
+    frame, system_lines = _turn_system(frame, suspects)
     present = (pl.col("attachment").is_in(sorted(members)) if members is not None
                else pl.lit(None, pl.Boolean))
     return frame.select(
@@ -318,6 +348,102 @@ def _classify(
         pl.when(pl.col("attachment").is_not_null()).then(present)
         .otherwise(None).alias("attachment_present"),
     ).cast(MESSAGE_COLUMNS), system_lines
+
+
+class _Settled:
+    """Which authors `parse._reclassify_authors` turns back, decided as slices come.
+
+    Whether an author is an event line depends on the file's other authors, but
+    only through "a known author, a space, an event verb": once such an author has
+    been seen, the decision is final (more authors only add events). A slice whose
+    new author could still become an event through an author not seen yet (rare)
+    is not settled, and nor is any slice after it.
+    """
+
+    def __init__(self) -> None:
+        self.authors: set[str] = set()
+        self.suspects: set[str] = set()
+
+    def add(self, authors: list[str]) -> bool:
+        """Take a slice's authors; whether its rows are final."""
+        new = [a for a in authors if a not in self.authors]
+        self.authors.update(new)
+        settled = True
+        for author in new:
+            if is_system_author(author, self.authors - {author}):
+                self.suspects.add(author)
+            elif _may_become_event(author):
+                settled = False
+        return settled
+
+
+def _may_become_event(candidate: str) -> bool:
+    """Whether some author not seen yet would make `is_system_author` true."""
+    if candidate.startswith("You "):
+        return False  # decided by the candidate alone
+    return any(SYSTEM_VERBS.match(candidate, at.end())
+               for at in re.finditer(" ", candidate))
+
+
+@dataclass
+class FastStart:
+    """A fast-path parse up to classification (`start_fast`): the messages come from
+    `slices`, and `finish` gives the `FastParsed`."""
+
+    name: str
+    dialect: Dialect
+    order: OrderDecision
+    heads: pl.DataFrame
+    line_frame: pl.DataFrame
+    unplaced: list[Unplaced]
+    members: set[str] | None = None
+    bom: bool = False
+    crlf: bool = False
+    parsed: FastParsed | None = None  # once `slices` has run to its end
+
+    @property
+    def total(self) -> int:
+        """How many messages the file holds."""
+        return self.heads.height
+
+    def slices(self) -> Iterator[pl.DataFrame]:
+        """`FastParsed.frame` in consecutive slices, each as soon as no later line of
+        the file can change it (`_Settled`); then `parsed` is set."""
+        registered: dict[str, int] = {}
+        settled = _Settled()
+        done: list[pl.DataFrame] = []
+        waiting: list[pl.DataFrame] = []
+        system_lines: list[int] = []
+        for part in _classified(self.heads, self.line_frame["line"], registered):
+            authors = part["author"].drop_nulls().unique().to_list()
+            if not settled.add(authors) or waiting:
+                waiting.append(part)
+                continue
+            final, turned = _finished(part, settled.suspects, self.members)
+            done.append(final)
+            system_lines += turned
+            yield final
+        if waiting:
+            rest = pl.concat(waiting, how="vertical", rechunk=False)
+            del waiting
+            final, turned = _finished(rest, _suspects(settled.authors), self.members)
+            done.append(final)
+            system_lines += turned
+            yield final
+        frame = pl.concat(done, how="vertical", rechunk=False) if len(done) > 1 \
+            else done[0]
+        self.parsed = FastParsed(
+            self.name, self.dialect, self.order, frame, self.line_frame,
+            self.unplaced, self.bom, self.crlf, system_lines=system_lines,
+            first_lines=registered)
+
+    def finish(self) -> FastParsed:
+        """The whole parse (classifying what `slices` has not)."""
+        if self.parsed is None:
+            for _ in self.slices():
+                pass
+        assert self.parsed is not None
+        return self.parsed
 
 
 @dataclass
@@ -410,11 +536,6 @@ def _finish_slice(
     work, registers, text = prepared.work, prepared.registers, prepared.text
     event, edited, omitted = prepared.event, prepared.edited, prepared.omitted
     has_colon = ~event
-    # Does the reference's author cache hold this candidate when the row comes?
-    known = work.with_columns(registers.alias("reg")).select(
-        ((pl.col("reg").cum_sum().over("cand") - pl.col("reg")) > 0)
-        | pl.col("cand").is_in(sorted(registered))
-    ).to_series()
     entered = work.filter(registers == 1).group_by("cand", maintain_order=True) \
         .agg(pl.col("i").min())
     for cand, i in entered.iter_rows():
@@ -446,7 +567,7 @@ def _finish_slice(
     }
     slow_at = (~(prepared.plain | event | edited | omitted)).arg_true()
     if slow_at.len():
-        slow = _reference_rows(work, slow_at, known, names)
+        slow = _reference_rows(work, slow_at, registered, names)
         for name in CLASSIFIED:
             columns[name] = columns[name].scatter(slow_at, slow[name])
     return pl.DataFrame({
@@ -465,14 +586,18 @@ def _trailer_cut(text: pl.Expr) -> pl.Expr:
 
 
 def _reference_rows(
-    work: pl.DataFrame, at: pl.Series, known: pl.Series, names: dict
+    work: pl.DataFrame, at: pl.Series, registered: dict[str, int], names: dict
 ) -> dict[str, pl.Series]:
-    """`parse._build_messages` for the rows the columns did not decide."""
+    """`parse._build_messages` for the rows the columns did not decide.
+
+    The reference's author cache holds a row's candidate when it entered the cache
+    (`registered`, with this slice's rows) at a line before the row's."""
     authors = dict(names)
     rows = work[at].select("i", "line_count", "timestamp", "cand", "body", "cont")
     messages = []
-    for (i, count, stamp, cand, body, cont), is_known in zip(
-            rows.iter_rows(), known.gather(at).to_list()):
+    for i, count, stamp, cand, body, cont in rows.iter_rows():
+        entered = registered.get(cand)
+        is_known = entered is not None and entered < i + 1
         if is_known and i and cand and body and body.isascii() \
                 and body[-1] not in ">)" and "\n" not in body \
                 and "location" not in body and body not in DELETED:
@@ -488,13 +613,19 @@ def _reference_rows(
                             MESSAGE_COLUMNS[name]) for name in CLASSIFIED}
 
 
-def _reclassify_authors(frame: pl.DataFrame) -> tuple[pl.DataFrame, list[int]]:
-    """`parse._reclassify_authors`, column-wise (and the lines it turned back)."""
-    authors = set(frame["author"].drop_nulls().unique().to_list())
-    suspects = sorted(a for a in authors if is_system_author(a, authors - {a}))
+def _suspects(authors: set[str]) -> set[str]:
+    """Of the file's authors (as classified), those `parse._reclassify_authors`
+    turns back into event lines."""
+    return {a for a in authors if is_system_author(a, authors - {a})}
+
+
+def _turn_system(
+    frame: pl.DataFrame, suspects: set[str]
+) -> tuple[pl.DataFrame, list[int]]:
+    """`parse.as_system` for the rows whose author is one of `suspects`."""
     if not suspects:
         return frame, []
-    hit = pl.col("author").is_in(suspects).fill_null(False)
+    hit = pl.col("author").is_in(sorted(suspects)).fill_null(False)
     lines = frame.filter(hit)["line"].to_list()
     return frame.with_columns(
         pl.when(hit).then(pl.col("author") + ": " + pl.col("text"))

@@ -1,9 +1,10 @@
 """`walake import` without the terminal: every PATH, file by file, into one lake.
 
-Each file is read and parsed in full before anything is written, so a file that fails
-leaves the lake as it was; the other files still go in. The outcome of every file,
-good or bad, is returned for the CLI to show: one per chat file, so a zip holding
-several chat files gives one outcome for each.
+Each file is read and checked before anything is written (every error a parse can
+raise comes before its messages are classified), so a file that fails leaves the lake
+as it was; the other files still go in. The outcome of every file, good or bad, is
+returned for the CLI to show: one per chat file, so a zip holding several chat files
+gives one outcome for each.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from ingest.sources.export.archive import (
     open_exports,
 )
 from ingest.sources.export.errors import ArchiveAmbiguous, ExportError
-from ingest.sources.export.fast import FastParsed, parse_fast
+from ingest.sources.export.fast import FastParsed, FastStart, start_fast
 from ingest.sources.export.land import (
     ChatTarget,
     ImportSummary,
@@ -149,15 +150,14 @@ def _import_one(
     on_progress: Progress | None,
 ) -> None:
     source = chat_file.read()
-    parsed = parse_fast(source.name, source.data, date_order=options.date_order,
-                        members=source.members)
+    parsed: ParsedExport | FastStart | None = start_fast(
+        source.name, source.data, date_order=options.date_order, members=source.members)
     if parsed is None:  # UTF-16, or not an export: the reference decides and words it
         parsed = parse_export(source.name, source.data, date_order=options.date_order,
                               members=source.members)
-    source.data = b""  # parsed; landing needs only its name, hash and media
-    outcome.parsed = parsed
-    count = (parsed.frame.height if isinstance(parsed, FastParsed)
-             else len(parsed.messages))
+        outcome.parsed = parsed
+    source.data = b""  # read; landing needs only its name, hash and media
+    count = parsed.total if isinstance(parsed, FastStart) else len(parsed.messages)
     log.info("%s: %d messages, dialect %r, date order %s (%s)", source.name,
              count, parsed.dialect.describe(parsed.order.order),
              parsed.order.order, parsed.order.reason)
@@ -168,4 +168,7 @@ def _import_one(
         if on_progress:
             on_progress(source.name, done, total)
 
+    # A fast parse classifies its messages while the first batches land
     outcome.summary = land_export(writer, parsed, source, target, progress)
+    if isinstance(parsed, FastStart):
+        outcome.parsed = parsed.finish()

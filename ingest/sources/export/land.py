@@ -11,33 +11,23 @@ from __future__ import annotations
 
 import hashlib
 import unicodedata
-from collections import deque
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from itertools import islice
-from typing import Any
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, tzinfo
 
-import msgspec
 import polars as pl
 
 from ingest.lake.blocklist import unblocked_rows
 from ingest.lake.writer import CursorMove, LakeWriter, PendingBatch
-from ingest.schema import SOURCE_COLUMNS
 from ingest.sources.export.archive import ExportFile
-from ingest.sources.export.fast import FastParsed
+from ingest.sources.export.fast import FastParsed, FastStart
 from ingest.sources.export.parse import Message, ParsedExport
 from ingest.sources.export.rows import (
     SOURCE,
     ChatTarget,
     KeyAssigner,
-    assign_keys,
     build_frame,
-    file_key_inputs,
     fold_name,
-    lake_columns,
-    lake_text_expr,
 )
 
 BATCH_ROWS = 50_000
@@ -106,14 +96,16 @@ def summarize(
 
 def land_export(
     writer: LakeWriter,
-    parsed: ParsedExport,
+    parsed: ParsedExport | FastParsed | FastStart,
     source: ExportFile,
     target: ChatTarget,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> ImportSummary:
     """Write the file's new rows in batches of BATCH_ROWS and record the import."""
     assert writer.manifest is not None
-    if isinstance(parsed, FastParsed):
+    if isinstance(parsed, (FastParsed, FastStart)):
+        from ingest.sources.export.pipeline import land_fast  # it imports this module
+
         return land_fast(writer, parsed, source, target, on_progress)
     is_group = guess_is_group(parsed)
     summary = summarize(parsed, source, target, is_group)
@@ -307,163 +299,21 @@ def summarize_fast(
     return summary
 
 
-def land_fast(
-    writer: LakeWriter,
-    parsed: FastParsed,
-    source: ExportFile,
-    target: ChatTarget,
-    on_progress: Callable[[int, int], None] | None = None,
-) -> ImportSummary:
-    """`land_export` for a fast-path parse: same rows, keys, batches and record."""
-    assert writer.manifest is not None
-    is_group = guess_is_group_fast(parsed)
-    summary = summarize_fast(parsed, source, target, is_group)
-    imports = writer.manifest.data.setdefault("imports", {})
-    done = imports.get(source.sha256, {})
-    if done.get("complete") and done.get("chat_id") == target.chat_id:
-        summary.already_imported = True
-        return summary
-
-    held = writer.held_keys(target.chat_id).implode()
-    checking = bool(held.list.len()[0])
-    messages = parsed.frame
-    total = messages.height
-    # Key inputs and ordinals span the whole file, as one OrdinalCounter over it would.
-    inputs = file_key_inputs(messages.select(
-        pl.col("timestamp").alias("sent_at_local"), lake_text_expr().alias("text")))
-    blocking = bool(writer.manifest.data.get("blocklist", {}).get("chats"))
-
-    def prepare(start: int) -> tuple[pl.DataFrame, list[bytes | dict]] | None:
-        """The fresh rows of one batch and their raw records (or None: all held)."""
-        chunk = messages.slice(start, BATCH_ROWS)
-        keyed = inputs.slice(start, BATCH_ROWS)
-        frame = lake_columns(chunk, target, is_group, source.media_sizes)
-        frame = frame.with_columns(assign_keys(target.chat_id, keyed)) \
-            .select(SOURCE_COLUMNS)
-        fresh = _fresh_rows(writer, frame, held if checking else None)
-        if fresh is not None:
-            frame = frame.filter(fresh)
-        if frame.is_empty():
-            return None
-        raw = _raw_fast(parsed, source, target, chunk, keyed["_ordinal"], fresh,
-                        blocking)
-        return frame, raw
-
-    pending: PendingBatch | None = None
-    for start, built in _in_order(prepare, range(0, total, BATCH_ROWS)):
-        if built is None:
-            continue
-        if pending is not None:
-            _commit(writer, pending, summary)
-        frame, raw = built
-        pending = _batch_fast(parsed, source, target, is_group, frame, raw,
-                              first=not summary.new)
-        summary.new += frame.height
-        if on_progress:
-            on_progress(min(start + BATCH_ROWS, total), total)
-
-    _finish_import(writer, parsed, source, target, summary, pending)
-    return summary
-
-
-def _in_order(
-    prepare: Callable[[int], Any], starts: range, workers: int = 2
-) -> Iterator[tuple[int, Any]]:
-    """(start, prepare(start)) in order, with up to `workers` batches prepared at
-    once on helper threads (Polars and the key loop take turns with the GIL) while
-    the caller commits the one before: commits stay one at a time and in order."""
-    with ThreadPoolExecutor(workers, thread_name_prefix="walake-batch") as pool:
-        queued = iter(starts)
-        ahead: deque[tuple[int, Future]] = deque(
-            (start, pool.submit(prepare, start)) for start in islice(queued, workers))
-        try:
-            while ahead:
-                start, future = ahead.popleft()
-                built = future.result()
-                for following in islice(queued, 1):
-                    ahead.append((following, pool.submit(prepare, following)))
-                yield start, built
-        finally:
-            for _, future in ahead:
-                future.cancel()  # the pool then waits for those already running
-
-
-def _raw_fast(
-    parsed: FastParsed,
-    source: ExportFile,
-    target: ChatTarget,
-    chunk: pl.DataFrame,
-    ordinals: pl.Series,
-    fresh: pl.Series | None,
-    as_dicts: bool = False,
-) -> list[bytes | dict]:
-    """The raw records of a chunk's fresh messages (the file lines of each one, and
-    its key's ordinal when not 0, as `_batch` writes them).
-
-    One pre-encoded block of JSON lines, built in Polars; dict records (as the
-    reference path gives) when the lake has a blocklist, whose filter reads dicts.
-    """
-    first = chunk["line"][0] - 1
-    end = chunk["line"][-1] - 1 + chunk["line_count"][-1]
-    span = parsed.line_frame.slice(first, end - first)
-    if as_dicts:
-        lines = span.group_by("mid", maintain_order=True).agg(
-            pl.col("line").alias("lines"))
-        records = pl.DataFrame({
-            "chat_id": target.chat_id, "sha256": source.sha256,
-            "line": chunk["line"], "lines": lines["lines"], "ordinal": ordinals})
-        if fresh is not None:
-            records = records.filter(fresh)
-        dicts = records.to_dicts()
-        for record in dicts:
-            if not record["ordinal"]:
-                del record["ordinal"]
-        return dicts
-    # Each line as a JSON string literal, then the lines of a message joined with ","
-    # (single-line messages, nearly all, skip the grouping).
-    quoted = span.select(
-        "mid",
-        pl.struct("line").struct.json_encode().str.slice(8).str.head(-1)
-        .alias("json"),
-    )
-    multi = chunk["line_count"] > 1
-    grouped = quoted["json"].gather(chunk["line"] - 1 - first)  # first lines
-    if multi.any():
-        mids = quoted["mid"].gather((chunk["line"] - 1 - first).filter(multi))
-        joined = (
-            quoted.filter(pl.col("mid").is_in(mids.implode()))
-            .group_by("mid", maintain_order=True).agg(pl.col("json").str.join(","))
-        )
-        grouped = grouped.scatter(multi.arg_true(), joined["json"])
-    head = ('{"chat_id":' + msgspec.json.encode(target.chat_id).decode()
-            + ',"sha256":' + msgspec.json.encode(source.sha256).decode() + ',"line":')
-    records = pl.select(
-        pl.concat_str(pl.lit(head), pl.lit(chunk["line"]).cast(pl.String),
-                      pl.lit(',"lines":['), pl.lit(grouped), pl.lit("]"),
-                      pl.when(pl.lit(ordinals) > 0)
-                      .then(pl.lit(',"ordinal":') + pl.lit(ordinals).cast(pl.String))
-                      .otherwise(pl.lit("")),
-                      pl.lit("}"))
-        .alias("json"))
-    if fresh is not None:
-        records = records.filter(fresh)
-    block = records.select(pl.col("json").str.join("\n").cast(pl.Binary)).item()
-    return [block] if block else []
-
-
 def _batch_fast(
-    parsed: FastParsed | ParsedExport,
+    parsed: FastParsed | FastStart | ParsedExport,
     source: ExportFile,
     target: ChatTarget,
     is_group: bool,
     frame: pl.DataFrame,
-    raw: list[bytes | dict],
+    raw: list[bytes | dict] | bytes,
     first: bool,
 ) -> PendingBatch:
-    """One batch: the typed rows and their raw records; the file's unplaced lines
-    ride with its first batch, so the raw layer keeps every line of the file."""
+    """One batch: the typed rows and their raw records (bytes: one block of them,
+    encoded already); the file's unplaced lines ride with its first batch, so the
+    raw layer keeps every line of the file."""
     sha, chat = source.sha256, target.chat_id
-    records: list = list(raw)
+    encoded = raw if isinstance(raw, bytes) else b""
+    records: list = [] if encoded else list(raw)
     if first:
         records += [{"chat_id": chat, "sha256": sha, "line": u.line, "lines": [u.text],
                      "unplaced": u.reason} for u in parsed.unplaced]
@@ -473,6 +323,8 @@ def _batch_fast(
         source=SOURCE,
         frames=[frame],
         raw=records,
+        raw_encoded=encoded,
+        raw_encoded_records=1 if encoded else 0,
         moves=[CursorMove(SOURCE, chat, cursor)],
         chats={chat: (target.chat_name, is_group)},
         extra={"import": {"file": source.name, "sha256": sha,
