@@ -40,7 +40,7 @@ def demo(lake: Path | None, config_path: Path | None, store: Path, chats: int,
         walake demo --lake lake
     """
     from ingest.cli import setup_logging
-    from ingest.demo.store import generate_store
+    from ingest.demo.store import generate_store, has_status_chat
 
     config, _ = load_config(config_path)
     config = with_overrides(config, "source", timezone=flags.get("timezone") or DEMO_ZONE)
@@ -53,10 +53,10 @@ def demo(lake: Path | None, config_path: Path | None, store: Path, chats: int,
     if not store.exists():
         store.parent.mkdir(parents=True, exist_ok=True)
         if not quiet and not as_json:
+            status = (" (one chat is status@broadcast, which extract skips unless "
+                      "asked for)" if has_status_chat(chats) else "")
             click.echo(f"Generating a sample store: {chats} chats x "
-                       f"{messages_per_chat} messages -> {store} (one chat is "
-                       "status@broadcast, which extract skips unless asked for)",
-                       err=True)
+                       f"{messages_per_chat} messages -> {store}{status}", err=True)
         generate_store(store, chats=chats, messages_per_chat=messages_per_chat,
                        tz=DEMO_ZONE)
     flags = {**flags, "max_chats": None, "max_messages": None, "timezone": None}

@@ -132,6 +132,11 @@ def message_id(rng: random.Random) -> str:
     return format(rng.getrandbits(128), "032X")
 
 
+def has_status_chat(chats: int) -> bool:
+    """Whether a generated store of `chats` chats holds the status@broadcast one."""
+    return "status" in PREFIX_KINDS[:chats]
+
+
 def _chat_kinds(rng: random.Random, count: int) -> list[str]:
     kinds = PREFIX_KINDS[:count]
     while len(kinds) < count:
