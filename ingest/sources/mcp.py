@@ -15,7 +15,7 @@ from typing import IO, Any
 from zoneinfo import ZoneInfo
 
 from ingest.errors import ResponseUnreadable, RetryableError, ToolFailed
-from ingest.schema import local_second
+from ingest.schema import local_second, row_second
 from ingest.sources.decode import (
     Chat,
     decode_chats,
@@ -199,9 +199,7 @@ class McpSource:
             self._offsets.clear()
         for row in rows:
             if row.get("utc_offset_minutes") is not None:
-                self._offsets[local_second(row["sent_at_local"])] = row[
-                    "utc_offset_minutes"
-                ]
+                self._offsets[row_second(row)] = row["utc_offset_minutes"]
 
     async def call(self, tool: str, args: dict[str, Any]) -> ToolResult:
         """One tool call with pacing and retries; restarts a server that died."""
