@@ -69,7 +69,8 @@ def test_invalid_utf8(lake: Path, tmp_path: Path) -> None:
     path.write_bytes("14/03/2024, 09:15 - Zoë: hi\n".encode("latin-1"))
     error = import_bad(lake, path)
     assert isinstance(error, ExportEncodingInvalid)
-    assert "byte 0xeb at offset 22" in str(error) and "iconv" in str(error)
+    assert "byte 0xeb on line 1 (offset 22)" in str(error)
+    assert "iconv -f WINDOWS-1252 -t UTF-8" in str(error)
 
 
 def test_empty_file(lake: Path, tmp_path: Path) -> None:

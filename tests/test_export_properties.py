@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from ingest.sources.export.errors import ExportError
+from ingest.sources.export.fast import parse_fast
 from ingest.sources.export.parse import ParsedExport, parse_export
 
 AUTHORS = ["Dara Quill", "Jean-Luc - Supplier", "+44 7700 900981", "Zoë Faure",
@@ -75,11 +76,16 @@ def render(dialect, items) -> tuple[bytes, Expected]:  # noqa: ANN001
 
 
 def assert_every_line_placed(parsed: ParsedExport) -> None:
+    """Every line is in one message or in the report, and the report is truthful:
+    a line said to be kept in the message above is in one; no other is."""
     covered: set[int] = set()
     for message in parsed.messages:
         span = set(range(message.line - 1, message.line - 1 + message.line_count))
         assert not covered & span
         covered |= span
+    for unplaced in parsed.unplaced:
+        claims_kept = "kept as text of the message above" in unplaced.reason
+        assert claims_kept == (unplaced.line - 1 in covered), unplaced
     covered |= {u.line - 1 for u in parsed.unplaced}
     assert covered == set(range(len(parsed.lines)))
 
@@ -141,3 +147,30 @@ def test_any_text_is_an_export_or_a_typed_error(text: str) -> None:
     except ExportError:
         return
     assert_every_line_placed(parsed)
+
+
+IMPOSSIBLE_HEADS = ["31/02/2025, 12:00 - Hana: impossible date first",
+                    "[30.02.19, 25:61:00] Hana: impossible", "2019-13-45 10:00 - x"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.sampled_from(list(DIALECTS)),
+    messages_strategy,
+    st.lists(st.sampled_from([*IMPOSSIBLE_HEADS, "junk", ""]), min_size=1,
+             max_size=3),
+)
+def test_bad_first_lines_lose_no_line(dialect, items, head) -> None:  # noqa: ANN001
+    """Lines before the first message, impossible headers among them, are reported
+    (none said to be kept in a message above); both parsers report the same."""
+    data, _ = render(dialect, items)
+    data = ("\n".join(head) + "\n").encode() + data
+    try:
+        parsed = parse_export("bad-first.txt", data)
+    except ExportError:
+        return
+    assert_every_line_placed(parsed)
+    assert {u.line for u in parsed.unplaced} >= set(range(1, len(head) + 1))
+    fast = parse_fast("bad-first.txt", data)
+    if fast is not None:
+        assert fast.unplaced == parsed.unplaced

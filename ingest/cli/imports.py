@@ -25,11 +25,23 @@ from ingest.terminal import json_visible, visible
 SHOWN_UNPLACED = 20
 
 
+def non_empty(ctx: click.Context, param: click.Parameter,
+              value: str | None) -> str | None:
+    """Refuse an empty (or blank) value, which would silently mean the default."""
+    if value is not None and not value.strip():
+        raise click.BadParameter(
+            f"needs a non-empty value, got {value!r}. Leave the option out to use "
+            "the default.", ctx=ctx, param=param)
+    return value
+
+
 @click.command(name="import")
 @click.argument("paths", nargs=-1, required=True,
                 type=click.Path(exists=True, path_type=Path))
-@click.option("--chat", help="Chat name (default: from the file or zip name).")
-@click.option("--chat-id", help="Chat id; pass the chat's JID so these rows merge "
+@click.option("--chat", callback=non_empty,
+              help="Chat name (default: from the file or zip name).")
+@click.option("--chat-id", callback=non_empty,
+              help="Chat id; pass the chat's JID so these rows merge "
               "with the same chat's MCP rows (default: export:<chat name>).")
 @click.option("--me", help="Your name as it appears in the export (sets is_from_me; "
               "without it is_from_me is unknown).")

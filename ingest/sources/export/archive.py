@@ -13,20 +13,25 @@ from __future__ import annotations
 
 import hashlib
 import re
+import stat
 import threading
 import unicodedata
 import zipfile
+from collections import Counter
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from ingest.sources.export.errors import (
     ArchiveAmbiguous,
+    ArchiveDuplicateMember,
     ArchiveNoChat,
     ArchiveTooLarge,
     ArchiveUnreadable,
     ArchiveUnsafe,
     ExportEmpty,
+    ExportFolderEmpty,
+    ExportPathNotAFile,
 )
 
 # "WhatsApp Chat with NAME" and its localized forms (B23); spaces may be "_".
@@ -108,12 +113,30 @@ def chat_name_from(path_name: str) -> str:
 
 
 def find_exports(path: Path) -> list[Path]:
-    """The export files a PATH argument names: itself, or the .txt/.zip in a folder."""
+    """The export files a PATH argument names: itself, or the .txt/.zip in a folder.
+
+    Refuses, before anything is opened, a PATH that is neither a regular file nor a
+    folder (a pipe would block the read), and a folder that holds no export."""
     if not path.is_dir():
+        if not path.is_file():
+            raise ExportPathNotAFile(str(path), _kind_of(path))
         return [path]
     found = [p for p in sorted(path.rglob("*"))
              if p.is_file() and p.suffix.lower() in (".txt", ".zip")]
+    if not found:
+        raise ExportFolderEmpty(str(path))
     return found
+
+
+def _kind_of(path: Path) -> str:
+    """What a path that is no regular file is, in words, without opening it."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return "not readable as a file (a broken link, or gone)"
+    kinds = [(stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"),
+             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")]
+    return next((word for test, word in kinds if test(mode)), "a special file")
 
 
 @dataclass(frozen=True)
@@ -158,6 +181,7 @@ def open_exports(
         infos = archive.infolist()
     for info in infos:
         check_member_path(path.name, info.filename)
+    check_unique_members(path.name, infos)
     chats = choose_chat_members(path.name, infos)
     check_expansion(path.name, chats, limits)
     chat_names = {c.filename for c in chats}
@@ -284,6 +308,15 @@ def check_member_path(archive: str, member: str) -> None:
         raise ArchiveUnsafe(archive, member)
 
 
+def check_unique_members(archive: str, infos: list[zipfile.ZipInfo]) -> None:
+    """Refuse a zip listing a member name twice: `ZipFile` would silently read only
+    the last copy, and which copy is the export cannot be told."""
+    counts = Counter(i.filename for i in infos if not i.is_dir())
+    twice = next((name for name, count in counts.items() if count > 1), None)
+    if twice is not None:
+        raise ArchiveDuplicateMember(archive, twice, counts[twice])
+
+
 def choose_chat_members(
     archive: str, infos: list[zipfile.ZipInfo]
 ) -> list[zipfile.ZipInfo]:
@@ -295,8 +328,7 @@ def choose_chat_members(
     texts = [i for i in infos if not i.is_dir() and i.filename.lower().endswith(".txt")]
     named = [i for i in texts if PurePosixPath(i.filename).name == IOS_CHAT_MEMBER
              or CHAT_FILE_NAME.match(PurePosixPath(i.filename).stem)]
-    # A name listed twice is one member: the last entry, as `ZipFile.getinfo` reads
-    chats = list({i.filename: i for i in named or texts}.values())
+    chats = named or texts  # names are unique: `check_unique_members`
     if not chats:
         raise ArchiveNoChat(archive, [i.filename for i in infos])
     return chats

@@ -23,14 +23,32 @@ class ExportEmpty(ExportError):
 
 
 class ExportEncodingInvalid(ExportError):
-    def __init__(self, name: str, offset: int, byte: int) -> None:
+    """A byte that is not UTF-8; the advice depends on whether the rest is."""
+
+    def __init__(
+        self, name: str, offset: int, byte: int, line: int, utf8_elsewhere: bool
+    ) -> None:
         self.offset = offset
+        self.line = line
+        where = f"byte 0x{byte:02x} on line {line} (offset {offset})"
+        if utf8_elsewhere:  # a UTF-8 file with a few damaged bytes
+            advice = (
+                "The rest of the file reads as UTF-8, so only these bytes are "
+                "damaged: repair that line, or drop the bad bytes (for example: "
+                "iconv -f UTF-8 -t UTF-8 -c in.txt > out.txt), or export the chat "
+                "again."
+            )
+        else:  # no UTF-8 text at all: most likely re-saved in a legacy encoding
+            advice = (
+                "No part of the file reads as UTF-8 text beyond plain ASCII, so an "
+                "editor probably re-saved it in another encoding: convert it back "
+                "(for example, from Windows-1252: iconv -f WINDOWS-1252 -t UTF-8 "
+                "in.txt > out.txt), or export the chat again."
+            )
         super().__init__(
             name,
-            f"byte 0x{byte:02x} at offset {offset} is not valid UTF-8, and WhatsApp "
-            "writes exports as UTF-8. If the file was re-saved by an editor, convert "
-            "it back (for example: iconv -f WINDOWS-1252 -t UTF-8 in.txt > out.txt) "
-            "or export the chat again.",
+            f"{where} is not valid UTF-8, and WhatsApp writes exports as UTF-8. "
+            + advice,
         )
 
 
@@ -55,6 +73,42 @@ class ExportLineTooLong(ExportError):
             f"line {line} is {length:,} characters long, more than the {limit:,} "
             "a WhatsApp export line can hold, so this is not an export (or it is "
             "damaged). Export the chat again, or split out the offending line.",
+        )
+
+
+class ExportPathNotAFile(ExportError):
+    def __init__(self, name: str, kind: str) -> None:
+        self.kind = kind
+        super().__init__(
+            name,
+            f"this is {kind}, not a regular file or a folder, so it was not "
+            "opened. Pass the .txt or .zip that 'Export chat' made, or a folder "
+            "holding them.",
+        )
+
+
+class ExportFolderEmpty(ExportError):
+    """A folder argument that holds no export at all (the message leads with it)."""
+
+    def __init__(self, folder: str) -> None:
+        self.name = folder
+        IngestError.__init__(
+            self,
+            f"no .txt or .zip chat exports found in {folder} (nor in its "
+            "subfolders), so nothing was imported. Pass the folder that holds the "
+            "files 'Export chat' made, or the files themselves.",
+        )
+
+
+class ArchiveDuplicateMember(ExportError):
+    def __init__(self, name: str, member: str, count: int) -> None:
+        self.member = member
+        super().__init__(
+            name,
+            f"the zip lists member {member!r} {count} times, so which copy is the "
+            "real one is ambiguous (the archive is damaged or was appended to). "
+            "Nothing was imported from it. Export the chat again, or unzip it "
+            "yourself, pick the right copy and import that .txt.",
         )
 
 

@@ -45,6 +45,7 @@ from ingest.sources.export.errors import (
     ExportLineTooLong,
 )
 from ingest.sources.export.parse import (
+    IMPOSSIBLE,
     MAX_LINE,
     Message,
     Unplaced,
@@ -52,11 +53,9 @@ from ingest.sources.export.parse import (
     _is_event,
     _message,
     decode_export,
+    unplaced_before,
 )
 
-IMPOSSIBLE = ("header with an impossible date or time; kept as text of the "
-              "message above")
-BEFORE = "before the first message"
 
 MESSAGE_COLUMNS = {
     "line": pl.Int64(), "line_count": pl.Int64(), "timestamp": pl.Datetime("us"),
@@ -252,12 +251,7 @@ def _parse_frame(
     impossible = frame.filter(pl.col("d").is_not_null() & ~pl.col("head"))["i"]
     unplaced = [Unplaced(i + 1, line, IMPOSSIBLE) for i, line in
                 zip(impossible.to_list(), lines.gather(impossible).to_list())]
-    first = heads["i"][0]
-    reported = {u.line for u in unplaced}
-    unplaced += [Unplaced(i + 1, line, BEFORE)
-                 for i, line in enumerate(lines.head(first).to_list())
-                 if i + 1 not in reported]
-    unplaced.sort(key=lambda u: u.line)
+    unplaced = unplaced_before(unplaced, lines.head(heads["i"][0]).to_list())
 
     line_frame = pl.DataFrame([lines, frame["mid"]])
     follows = (~frame["head"] & (frame["mid"] > 0)).arg_true()

@@ -67,7 +67,10 @@ def import_exports(
     options: ImportOptions,
     on_progress: Progress | None = None,
 ) -> list[FileOutcome]:
-    """Import every export PATH names; files that fail are reported, not raised."""
+    """Import every export PATH names; files that fail are reported, not raised.
+
+    A PATH that names no export at all (an empty folder, a pipe) raises before
+    anything is opened or written, the lake included."""
     zone, zone_name = resolve_zone(options.tz)
     files = [found for path in paths for found in find_exports(path)]
     outcomes = []

@@ -12,7 +12,7 @@ import gc
 import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, time
 
 import msgspec
@@ -44,6 +44,12 @@ from ingest.sources.export.errors import (
 MAX_LINE = 1_000_000
 UNSAVED = ("~\u202f", "~\u00a0", "~ ")
 PHONE_CHARS = frozenset("+0123456789 ()-\u00a0\u202f")
+# Reasons a line is unplaced (the report's words; the raw layer keeps every line)
+BEFORE = "before the first message"
+IMPOSSIBLE = ("header with an impossible date or time; kept as text of the "
+              "message above")
+IMPOSSIBLE_FIRST = ("header with an impossible date or time before the first "
+                    "message; not imported as a message (kept in the raw layer only)")
 
 
 class Message(msgspec.Struct, gc=False):
@@ -107,12 +113,28 @@ def decode_export(name: str, data: bytes) -> tuple[str, bool]:
     try:
         text = data.decode(encoding)
     except UnicodeDecodeError as exc:
-        raise ExportEncodingInvalid(name, exc.start, data[exc.start]) from exc
+        raise _encoding_error(name, data, encoding, exc.start) from exc
     if encoding == "utf-16":
         return text, True
     if text.startswith("\ufeff"):
         return text[1:], True
     return text, False
+
+
+def _encoding_error(
+    name: str, data: bytes, encoding: str, offset: int
+) -> ExportEncodingInvalid:
+    """The typed error for a byte that does not decode, with its line, and whether
+    the rest of the file reads as UTF-8 (a few damaged bytes, not another encoding).
+    """
+    if encoding == "utf-8":
+        line = data.count(b"\n", 0, offset) + 1
+        rest = data.decode("utf-8", errors="replace").replace("\ufffd", "")
+        utf8_elsewhere = not rest.isascii()
+    else:
+        line = data[:offset].decode(encoding, errors="replace").count("\n") + 1
+        utf8_elsewhere = False
+    return ExportEncodingInvalid(name, offset, data[offset], line, utf8_elsewhere)
 
 
 def split_lines(name: str, text: str) -> tuple[list[str], bool]:
@@ -171,14 +193,22 @@ def parse_lines(
         for message in messages:
             if message.attachment is not None:
                 message.attachment_present = message.attachment in members
-    reported = {u.line for u in unplaced}
-    unplaced += [
-        Unplaced(i + 1, lines[i], "before the first message")
-        for i in range(hits[0][0]) if i + 1 not in reported
-    ]
-    unplaced.sort(key=lambda u: u.line)
+    unplaced = unplaced_before(unplaced, lines[: hits[0][0]])
     return ParsedExport(name, dialect, order, messages, lines, unplaced,
                         system_lines=system_lines, first_lines=first_lines)
+
+
+def unplaced_before(impossible: list[Unplaced], head: list[str]) -> list[Unplaced]:
+    """The report in line order: impossible headers, and every line of `head` (the
+    lines before the first message), which no message holds, so an impossible
+    header there is said to be kept in the raw layer only, not in a message."""
+    unplaced = [replace(u, reason=IMPOSSIBLE_FIRST) if u.line <= len(head) else u
+                for u in impossible]
+    reported = {u.line for u in unplaced}
+    unplaced += [Unplaced(i + 1, line, BEFORE) for i, line in enumerate(head)
+                 if i + 1 not in reported]
+    unplaced.sort(key=lambda u: u.line)
+    return unplaced
 
 
 @contextmanager
@@ -206,14 +236,14 @@ def _resolve_clock(hits, date_order):  # noqa: ANN001, ANN202 - hot internal hel
 
 
 def _drop_impossible(hits, dates, times, lines) -> list[Unplaced]:  # noqa: ANN001
-    """Remove headers whose date or time cannot exist; they stay as message text."""
+    """Remove headers whose date or time cannot exist; they stay as message text
+    (those before the first message stay unplaced: `unplaced_before`)."""
     if None not in dates.values() and None not in times.values():
         return []
     unplaced, kept = [], []
     for i, found in hits:
         if dates[found.group("d")] is None or times[found.group("t")] is None:
-            unplaced.append(Unplaced(i + 1, lines[i], "header with an impossible "
-                                     "date or time; kept as text of the message above"))
+            unplaced.append(Unplaced(i + 1, lines[i], IMPOSSIBLE))
         else:
             kept.append((i, found))
     hits[:] = kept
