@@ -14,6 +14,7 @@ fresh in-memory connection, and the plain DuckDB CLI can run the same text:
 from __future__ import annotations
 
 import csv
+import math
 import re
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
@@ -122,6 +123,21 @@ class Keyword:
     inflect: bool  # accept English endings (deals, hired, selling)
 
 
+def _weight(path: Path, line: int, text: str | None) -> float:
+    """A category weight: a finite number of 0 or more."""
+    try:
+        weight = float(text)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise KeywordsInvalid(
+            path, f"line {line}: weight {text!r} is not a number"
+        ) from None
+    if not math.isfinite(weight) or weight < 0:
+        raise KeywordsInvalid(
+            path, f"line {line}: weight {text!r} must be a finite number of 0 or more"
+        )
+    return weight
+
+
 def _clean(text: str) -> str:
     return re.sub(r"\s+", " ", text.strip().lower())
 
@@ -157,12 +173,7 @@ def read_keywords(files: Iterable[Path]) -> list[Keyword]:
                     raise KeywordsInvalid(
                         path, f"line {line} needs a category and keyword"
                     )
-                try:
-                    weight = float(row["weight"])
-                except (TypeError, ValueError):
-                    raise KeywordsInvalid(
-                        path, f"line {line}: weight {row['weight']!r} is not a number"
-                    ) from None
+                weight = _weight(path, line, row["weight"])
                 seen = weights.setdefault(category, (weight, path))
                 if seen[0] != weight:
                     raise KeywordsInvalid(

@@ -505,3 +505,18 @@ def test_an_extract_refused_at_the_start_leaves_no_lake_folder(tmp_path, args):
     assert result.exit_code != 0
     no_traceback(result)
     assert not lake.exists()
+
+
+def test_monitor_with_a_bad_keyword_file_stops_before_any_tick(tmp_path):
+    store = tmp_path / "s.db"
+    generate_store(store, chats=2, messages_per_chat=5)
+    lake = tmp_path / "lake"
+    (lake / "keywords").mkdir(parents=True)
+    (lake / "keywords" / "en.csv").write_text("category,weight,keyword\nurgent,inf,asap\n")
+    result = invoke("monitor", "--store", str(store), "--lake", str(lake),
+                    "--duration", "0.05", "-q")
+
+    assert result.exit_code == 1
+    no_traceback(result)
+    assert "weight 'inf' must be a finite number of 0 or more" in result.output
+    assert not (lake / "manifest.json").exists()  # nothing pulled

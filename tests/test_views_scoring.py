@@ -135,6 +135,9 @@ def test_spanish_set_gets_no_english_endings(tmp_path: Path) -> None:
      "one weight per category"),
     ("category,keyword\nurgent,asap\n", "missing column"),
     ("category,weight,keyword\nurgent,high,asap\n", "'high' is not a number"),
+    ("category,weight,keyword\nurgent,inf,asap\n", "'inf' must be a finite number"),
+    ("category,weight,keyword\nurgent,nan,asap\n", "'nan' must be a finite number"),
+    ("category,weight,keyword\nurgent,-5,asap\n", "'-5' must be a finite number of 0"),
     ("category,weight,keyword\n", "no keywords"),
 ])
 def test_bad_keyword_files_say_what_to_fix(tmp_path: Path, content: str,

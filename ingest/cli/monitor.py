@@ -244,6 +244,7 @@ def monitor(lake: Path | None, config_path: Path | None, store: Path | None,
     """
     from ingest.cli import setup_logging
     from ingest.lake.writer import LakeWriter
+    from ingest.views import keyword_files, read_keywords
 
     config, _ = load_config(config_path)
     lake = resolve_lake(lake, Path(config.lake) if config.lake else None)
@@ -252,6 +253,7 @@ def monitor(lake: Path | None, config_path: Path | None, store: Path | None,
     local = store is not None or config.source.kind == "bridge"
     options = build_options(config, flags, local)
     display = Display(as_json, quiet)
+    read_keywords(keyword_files(lake))  # a bad keyword file stops it before any tick
     with ExitStack() as stack:
         writer = stack.enter_context(LakeWriter(lake))
         sources = make_sources(config, store, stack, lake, writer.manifest)
