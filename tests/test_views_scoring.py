@@ -196,3 +196,28 @@ def test_words_next_to_forms_with_odd_letters(tmp_path: Path) -> None:
         got = con.sql("select score, keywords from message_scores "
                       "order by message_key").fetchall()
     assert got == [(score, kws) for _text, score, kws in EDGE_CASES]
+
+
+# A form that belongs to several keywords (a keyword in two categories, a listed form
+# of another keyword) counts for each of them: the lookup maps it to a list of ids.
+SHARED_KEYWORDS = (
+    "category,weight,keyword,forms\n"
+    "products,1,deal,\nbusiness,2,deal,\nproducts,1,sell,deal\n"
+)
+SHARED_CASES = [
+    ("a deal", 4.0, ["business", "products"], ["deal", "deal", "sell"]),
+    ("deals and selling", 4.0, ["business", "products"], ["deal", "deal", "sell"]),
+    ("we sell", 1.0, ["products"], ["sell"]),
+    ("Sell the DEAL, deal!", 4.0, ["business", "products"], ["deal", "deal", "sell"]),
+    ("ideal", 0.0, [], []),
+]
+
+
+def test_forms_shared_by_keywords_count_for_each(tmp_path: Path) -> None:
+    rows = [msg(text, at=i, key=f"s{i}") for i, (text, *_) in enumerate(SHARED_CASES)]
+    lake = make_lake(tmp_path, rows)
+    keywords = _write(tmp_path / "kw" / "en.csv", SHARED_KEYWORDS).parent
+    with connect(lake, keywords_dir=keywords) as con:
+        got = con.sql("select score, categories, keywords from message_scores "
+                      "order by message_key").fetchall()
+    assert got == [tuple(case[1:]) for case in SHARED_CASES]

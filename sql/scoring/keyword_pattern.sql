@@ -1,8 +1,9 @@
 -- keyword_pattern: one row: the RE2 pattern that finds keyword forms in a text, and
 -- the lookup from a found form to its keywords.
 -- From: keyword_forms. Used by: ingest/views.py, which stores them in the variables
--- keyword_pattern and keyword_lookup that message_scores reads (constants: the
--- pattern is compiled once, and scoring needs no join or grouping).
+-- keyword_pattern and keyword_lookup, and each field of the lookup in its own
+-- variable keyword_<field>, that message_scores reads (constants: the pattern is
+-- compiled once, and scoring needs no join or grouping).
 -- pattern: run on ' ' || text, every match is one separator then a whole word (or
 -- phrase) that starts with a form; substring(match, 2) is that word, so the caller
 -- can keep only exact forms: "ideal" never starts a match (a letter precedes "deal").
@@ -27,9 +28,12 @@
 -- word start's match ends). Forms with other characters, phrases, and any set with
 -- a form holding "ſ" (RE2 folds it into "s", lower() keeps it) use the word starts
 -- alone, as before.
--- lookup.form_keywords maps a found form (lower case, white space runs as one space)
--- to its keyword ids; ids follow (keyword, category), so ids in ascending order give
--- the keywords sorted. lookup.category_names lists the categories, sorted.
+-- lookup.form_ids maps a found form (lower case, white space runs as one space) to
+-- its keyword ids; ids follow (keyword, category), so ids in ascending order give the
+-- keywords sorted. Most sets have no form shared by two keywords (shared_forms is
+-- false): then lookup.form_id maps each form to its one id, a number rather than a
+-- list, which scoring looks up faster. lookup.names, .categories and .weights are
+-- by id; lookup.category_names lists the categories, sorted.
 create or replace view keyword_pattern as
 
 with distinct_forms as (
@@ -129,7 +133,11 @@ keyword_ids as (
 ),
 
 form_ids as (
-    select f.form, list_sort(list(k.keyword_id)) as keyword_ids
+    select
+        f.form,
+        list_sort(list(k.keyword_id)) as keyword_ids,
+        min(k.keyword_id) as keyword_id,
+        count(distinct k.keyword_id) > 1 as is_shared
     from keyword_forms as f
     inner join keyword_ids as k on f.category = k.category and f.keyword = k.keyword
     group by f.form
@@ -137,8 +145,10 @@ form_ids as (
 
 lookup as (
     select
-        (select map(list(form), list(keyword_ids)) from form_ids) as form_keywords,
-        (select list(keyword order by keyword_id) from keyword_ids) as keywords,
+        (select map(list(form), list(keyword_ids)) from form_ids) as form_ids,
+        (select map(list(form), list(keyword_id)) from form_ids) as form_id,
+        (select coalesce(bool_or(is_shared), false) from form_ids) as shared_forms,
+        (select list(keyword order by keyword_id) from keyword_ids) as names,
         (select list(category order by keyword_id) from keyword_ids) as categories,
         (select list(weight order by keyword_id) from keyword_ids) as weights,
         (select list(distinct category order by category) from keyword_ids)
@@ -153,8 +163,10 @@ final as (
             || ')[^' || any_value(s.ranges) || ']*'
         )::varchar as pattern,
         struct_pack(
-            form_keywords := any_value(l.form_keywords)::map(varchar, bigint[]),
-            keywords := any_value(l.keywords)::varchar[],
+            form_ids := any_value(l.form_ids)::map(varchar, bigint[]),
+            form_id := any_value(l.form_id)::map(varchar, bigint),
+            shared_forms := any_value(l.shared_forms)::boolean,
+            names := any_value(l.names)::varchar[],
             categories := any_value(l.categories)::varchar[],
             weights := any_value(l.weights)::double[],
             category_names := any_value(l.category_names)::varchar[]

@@ -1,77 +1,102 @@
 -- message_scores: one row per message (message_key) with its opportunity score.
--- From: messages, and the variables keyword_pattern and keyword_lookup (see the view
--- keyword_pattern). Used by: opportunities, the marts, `walake export-chat`,
--- notebooks.
+-- From: messages, and the variables keyword_pattern and keyword_<field> (the fields
+-- of the lookup; see the view keyword_pattern). Used by: opportunities, the marts,
+-- `walake export-chat`, notebooks.
 -- score = sum over categories of weight x number of distinct keywords of that
 -- category found in the text. System and deleted messages score 0.
 -- Set-based and streaming: one regex pass finds the words that may be keyword forms
--- (nearly all are; see keyword_pattern), and a MAP built once maps each word to
--- keyword ids (no join, no grouping, no sort of the rows), so 10M rows stay cheap.
--- Most messages hit no keyword or one, so the list steps that cost (sorting,
--- keeping distinct values) run only on messages with more.
+-- (nearly all are; see keyword_pattern), and a MAP built once maps each word to its
+-- keyword id (no join, no grouping, no sort of the rows), so 10M rows stay cheap.
+-- Most messages hit no keyword, one, or two: those take the cheap branches below, and
+-- the list steps that cost (sorting, keeping distinct values) run only on the rest.
+-- NOTE: in DuckDB a list step costs a few hundred instructions per row even on an
+-- empty list, and a CASE whose branches give different lists copies them, so there
+-- are few steps and only the ids and the categories take such a CASE.
+-- TODO(#3): the regex pass is about 40% of the scoring time (three RE2 searches per
+-- message with one match, mostly per-call cost, not per byte); 50x needs it cheaper.
 create or replace view message_scores as
 
 with message_rows as (
     select * from messages
 ),
 
--- Each match is one separator then the word (see keyword_pattern); white space inside
--- a word comes only from a phrase ("looking\nfor") and is made one space when the
--- word as found is no form. One list comprehension per message turns the matches
--- into keyword ids (a word that is no form gives none).
-keyword_hits as (
+-- Each match is one separator then the word (see keyword_pattern).
+keyword_words as (
     select
         *,
         case
             when text is not null and not is_system and not is_deleted
-                then flatten([
-                    coalesce(
-                        getvariable('keyword_lookup').form_keywords[
-                            lower(substring(m, 2))
-                        ],
-                        getvariable('keyword_lookup').form_keywords[
-                            regexp_replace(lower(substring(m, 2)), '\s+', ' ', 'g')
-                        ]
-                    )
-                    for m in regexp_extract_all(
-                        ' ' || text, getvariable('keyword_pattern'), 0
-                    )
-                ])
-            else []::bigint[]
-        end as hit_ids
+                then regexp_extract_all(' ' || text, getvariable('keyword_pattern'), 0)
+            else []::varchar[]
+        end as words
     from message_rows
 ),
 
-sorted_hits as (
+-- A word's keyword id, or null if it is no form. White space inside a word comes
+-- only from a phrase ("looking\nfor") and is made one space when the word as found
+-- is no form. A set whose forms are shared by keywords (keyword_shared_forms, a
+-- constant: DuckDB keeps just one branch) maps each word to a list of ids instead.
+keyword_hits as (
     select
         *,
         case
-            when len(hit_ids) <= 1 then hit_ids else list_sort(hit_ids)
-        end as sorted_ids
-    from keyword_hits
+            when getvariable('keyword_shared_forms') then flatten([
+                coalesce(
+                    getvariable('keyword_form_ids')[lower(substring(w, 2))],
+                    getvariable('keyword_form_ids')[
+                        regexp_replace(lower(substring(w, 2)), '\s+', ' ', 'g')
+                    ]
+                )
+                for w in words
+            ])
+            else [
+                coalesce(
+                    getvariable('keyword_form_id')[lower(substring(w, 2))],
+                    getvariable('keyword_form_id')[
+                        regexp_replace(lower(substring(w, 2)), '\s+', ' ', 'g')
+                    ]
+                )
+                for w in words
+            ]
+        end as hit_ids
+    from keyword_words
 ),
 
--- Distinct ids, ascending: a sorted id is kept unless it repeats the one before.
+-- Distinct ids, ascending, without nulls: no hit, one hit, and two hits are ordered
+-- directly; any other list is sorted (nulls last) and keeps an id unless it is null
+-- or repeats the one before.
 distinct_hits as (
     select
         *,
         case
-            when len(sorted_ids) <= 1 then sorted_ids
-            else list_filter(
-                sorted_ids, lambda id, i: i = 1 or id <> sorted_ids[i - 1]
-            )
+            when len(hit_ids) = 0 or (len(hit_ids) = 1 and hit_ids[1] is not null)
+                then hit_ids
+            when len(hit_ids) = 2 and hit_ids[1] < hit_ids[2] then hit_ids
+            when len(hit_ids) = 2 and hit_ids[1] > hit_ids[2]
+                then [hit_ids[2], hit_ids[1]]
+            when len(hit_ids) = 2 and hit_ids[1] = hit_ids[2] then [hit_ids[1]]
+            else list_transform(
+                [list_sort(hit_ids, 'ASC', 'NULLS LAST')],
+                lambda s: list_filter(
+                    s, lambda id, i: id is not null and (i = 1 or id <> s[i - 1])
+                )
+            )[1]
         end as keyword_ids
-    from sorted_hits
+    from keyword_hits
 ),
 
 scored as (
     select
         *,
-        coalesce(list_sum(list_transform(
-            keyword_ids, lambda i: getvariable('keyword_lookup').weights[i]
-        )), 0) as score_value,
+        case len(keyword_ids)
+            when 0 then 0
+            when 1 then getvariable('keyword_weights')[keyword_ids[1]]
+            else list_sum(list_transform(
+                keyword_ids, lambda i: getvariable('keyword_weights')[i]
+            ))
+        end as score_value,
         list_transform(
-            keyword_ids, lambda i: getvariable('keyword_lookup').categories[i]
+            keyword_ids, lambda i: getvariable('keyword_categories')[i]
         ) as hit_categories
     from distinct_hits
 ),
@@ -91,12 +116,12 @@ final as (
         case  -- distinct and sorted: the category names in order, if hit
             when len(hit_categories) <= 1 then hit_categories
             else [
-                c for c in getvariable('keyword_lookup').category_names
+                c for c in getvariable('keyword_category_names')
                 if list_contains(hit_categories, c)
             ]
         end::varchar[] as categories,
         list_transform(  -- ids ascending give the keywords sorted
-            keyword_ids, lambda i: getvariable('keyword_lookup').keywords[i]
+            keyword_ids, lambda i: getvariable('keyword_names')[i]
         )::varchar[] as keywords,
         (
             score_value >= getvariable('opportunity_threshold')
