@@ -29,6 +29,15 @@ def expected_keys(history: list[tuple[datetime, str]]) -> set[str]:
     return {r["message_key"] for r in with_keys(rows)}
 
 
+def assert_landed_once(landed: list[dict], history: list, final: ChatCursor) -> None:
+    """Every message of `history` landed exactly once, and the cursor knows it."""
+    keys = [r["message_key"] for r in landed]
+    assert len(keys) == len(set(keys)), "a message landed twice"
+    assert set(keys) == expected_keys(history)
+    assert final.complete
+    assert final.count == len(history)
+
+
 async def pull(source, cursor, cap, stop_after=None, held=None):  # noqa: ANN001, ANN201
     """Landed rows and the cursor, as if the process died after `stop_after` chunks;
     with `held` (the lake's keys), a recheck walk comes first."""
@@ -81,11 +90,7 @@ def test_interrupted_pulls_land_every_message_once(history, split, page, caps, c
         return state
 
     final = asyncio.run(scenario())
-    keys = [r["message_key"] for r in landed]
-    assert len(keys) == len(set(keys)), "a message landed twice"
-    assert set(keys) == expected_keys(history)
-    assert final.complete
-    assert final.count == len(history)
+    assert_landed_once(landed, history, final)
 
 
 @settings(max_examples=150, deadline=None)
@@ -118,11 +123,8 @@ def test_a_recheck_lands_rows_the_source_got_late_once(history, late, page, cap,
         return state
 
     final = asyncio.run(scenario())
-    keys = [r["message_key"] for r in landed]
-    assert len(keys) == len(set(keys)), "a message landed twice"
-    assert set(keys) == expected_keys(history)
-    assert final.complete and len(final.ranges) <= 1
-    assert final.count == len(history)
+    assert_landed_once(landed, history, final)
+    assert len(final.ranges) <= 1
 
 
 def test_capped_server_pages_through_a_second_larger_than_a_page():

@@ -188,13 +188,19 @@ EDGE_CASES = [
 ]
 
 
-def test_words_next_to_forms_with_odd_letters(tmp_path: Path) -> None:
-    rows = [msg(text, at=i, key=f"e{i:02d}") for i, (text, *_) in enumerate(EDGE_CASES)]
+def _scored(tmp_path: Path, texts: list[str], keyword_csv: str, columns: str) -> list:
+    """`columns` of message_scores for `texts`, in order, under one keyword file."""
+    rows = [msg(text, at=i, key=f"e{i:02d}") for i, text in enumerate(texts)]
     lake = make_lake(tmp_path, rows)
-    keywords = _write(tmp_path / "kw" / "en.csv", EDGE_KEYWORDS).parent
+    keywords = _write(tmp_path / "kw" / "en.csv", keyword_csv).parent
     with connect(lake, keywords_dir=keywords) as con:
-        got = con.sql("select score, keywords from message_scores "
-                      "order by message_key").fetchall()
+        return con.sql(f"select {columns} from message_scores "
+                       "order by message_key").fetchall()
+
+
+def test_words_next_to_forms_with_odd_letters(tmp_path: Path) -> None:
+    got = _scored(tmp_path, [case[0] for case in EDGE_CASES], EDGE_KEYWORDS,
+                  "score, keywords")
     assert got == [(score, kws) for _text, score, kws in EDGE_CASES]
 
 
@@ -214,10 +220,6 @@ SHARED_CASES = [
 
 
 def test_forms_shared_by_keywords_count_for_each(tmp_path: Path) -> None:
-    rows = [msg(text, at=i, key=f"s{i}") for i, (text, *_) in enumerate(SHARED_CASES)]
-    lake = make_lake(tmp_path, rows)
-    keywords = _write(tmp_path / "kw" / "en.csv", SHARED_KEYWORDS).parent
-    with connect(lake, keywords_dir=keywords) as con:
-        got = con.sql("select score, categories, keywords from message_scores "
-                      "order by message_key").fetchall()
+    got = _scored(tmp_path, [case[0] for case in SHARED_CASES], SHARED_KEYWORDS,
+                  "score, categories, keywords")
     assert got == [tuple(case[1:]) for case in SHARED_CASES]
