@@ -13,6 +13,10 @@ from copy import deepcopy
 from dataclasses import dataclass, field
 from typing import Any
 
+import polars as pl
+
+from ingest.frames import offsets_by_second
+
 
 @dataclass
 class Range:
@@ -63,14 +67,10 @@ class ChatCursor:
             data["mark"] = self.mark
         return data
 
-    def keep_offsets(self, rows: list[dict]) -> None:
-        """Learn offsets from `rows`, keeping only those of range boundaries."""
-        known = dict(self.offsets)
-        for row in rows:
-            minutes = row.get("utc_offset_minutes")
-            if minutes is not None:
-                known[row.get("_second") or str(row["sent_at_local"])] = minutes
+    def keep_offsets(self, rows: pl.DataFrame) -> None:
+        """Learn offsets from a page frame, keeping only those of range boundaries."""
         bounds = {second for r in self.ranges for second in (r.hi, r.lo)}
+        known = {**self.offsets, **offsets_by_second(rows, bounds)}
         self.offsets = {s: known[s] for s in bounds if s in known}
 
     def copy(self) -> ChatCursor:

@@ -282,11 +282,12 @@ async def _commit_loop(  # noqa: ANN202
             chats_in_batch += 1
             summary.chats_done += 1
             on_progress("chat_done", {"chat": chunk.chat.name})
-        if chats_in_batch >= options.batch_size or len(pending.rows) >= options.max_rows_per_batch:
+        if (chats_in_batch >= options.batch_size
+                or pending.row_count >= options.max_rows_per_batch):
             await _land(writer, pending, summary, on_progress, extra)
             pending = PendingBatch(source=pending.source)
             chats_in_batch = 0
-    if pending.rows or pending.moves:
+    if pending.row_count or pending.moves:
         await _land(writer, pending, summary, on_progress, extra)
 
 
@@ -295,7 +296,8 @@ def summary_source(summary: ExtractSummary) -> str:
 
 
 def _add_chunk(pending: PendingBatch, chunk: Chunk, source_key: str) -> None:
-    pending.rows.extend(chunk.rows)
+    if not chunk.rows.is_empty():
+        pending.frames.append(chunk.rows)
     pending.raw.extend(chunk.raw)
     pending.chats[chunk.chat.chat_id] = (chunk.chat.name or None, chunk.chat.is_group)
     moves = [m for m in pending.moves if m.chat_id != chunk.chat.chat_id]

@@ -3,7 +3,7 @@
 A window asks the source for messages below a bound. When the answer is a full page,
 its oldest second may be cut, so that second is left for the next window, which is
 bounded just above it. Pages therefore never split a second, every row is seen once
-per walk, and identical rows of one second get their ordinals in one counter.
+per walk, and identical rows of one second are numbered together, in one window.
 
 A chat's pull is up to three walks: new messages above the cursor, gaps left by an
 interrupted walk, and older history until `max_messages` is reached. Each emitted
@@ -24,9 +24,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+import polars as pl
+
 from ingest.cursor import ChatCursor, Range
 from ingest.errors import ResponseUnreadable, ToolFailed
-from ingest.schema import OrdinalCounter, local_second, row_second
+from ingest.frames import between, empty_page, keys_at, newest_first, with_keys
+from ingest.schema import local_second
 from ingest.sources.decode import Chat, parse_local
 
 ONE_SECOND = timedelta(seconds=1)
@@ -46,10 +49,11 @@ class PagedSource(Protocol):
 
 @dataclass
 class Chunk:
-    """Rows ready to land, with the raw answers they came from and the next cursor."""
+    """Rows ready to land (a keyed page frame), with the raw answers they came from
+    and the next cursor."""
 
     chat: Chat
-    rows: list[dict[str, Any]]
+    rows: pl.DataFrame
     raw: list[dict[str, Any]]
     cursor: ChatCursor
     done: bool = False
@@ -67,10 +71,6 @@ class Walk:
     top_keys: list[str] = field(default_factory=list)
     low: str | None = None
     exhausted: bool = False
-
-
-def second_of(row: dict) -> str:
-    return row_second(row)
 
 
 HeldKeys = Callable[[str], set[str]]  # chat id -> message_keys the lake holds
@@ -93,7 +93,7 @@ async def walk_chat(
     sweep = getattr(source, "sweep_late", None)
     if sweep is not None and held is not None:
         rows, raw, state.mark = await sweep(chat, cursor, held)
-        if rows:
+        if not rows.is_empty():
             state.count += len(rows)
             yield Chunk(chat, rows, raw, state.copy())
     elif recheck and held is not None and state.ranges:
@@ -109,7 +109,7 @@ async def walk_chat(
     if not state.complete and state.count < max_messages:
         async for chunk in _walk_tail(source, chat, state, max_messages - state.count):
             yield _with_offsets(chunk, state)
-    yield Chunk(chat, [], [], state.copy(), done=True)
+    yield Chunk(chat, empty_page(), [], state.copy(), done=True)
 
 
 def _with_offsets(chunk: Chunk, state: ChatCursor) -> Chunk:
@@ -179,8 +179,9 @@ async def _walk_recheck(
     hi_excl = local_second(parse_local(top.hi) + ONE_SECOND)
     walk = Walk(lo=None if state.complete else state.oldest, lo_keys=set(),
                 hi_excl=hi_excl, want=None)
+    landed = list(held)
     async for rows, raw in _windows(source, chat, walk):
-        fresh = [row for row in rows if row["message_key"] not in held]
+        fresh = rows.filter(~pl.col("message_key").is_in(landed))
         state.count += len(fresh)
         if walk.exhausted:
             low = state.oldest or top.lo
@@ -205,23 +206,26 @@ async def _walk_tail(source: PagedSource, chat: Chat, state: ChatCursor, want: i
 
 
 async def _windows(source: PagedSource, chat: Chat, walk: Walk):
-    """(rows, raw answers) per window, newest first, until the walk is over."""
-    counter = OrdinalCounter()
+    """(keyed rows, raw answers) per window, newest first, until the walk is over.
+
+    A window's rows are those of whole seconds below the previous window's lowest,
+    so no second is in two windows and each window numbers its identical rows
+    alone (see `frames.with_keys`).
+    """
     lo = parse_local(walk.lo) if walk.lo else None
     hi_excl = parse_local(walk.hi_excl) if walk.hi_excl else None
     remaining = walk.want
     while True:
         limit = source.page_size if remaining is None else min(source.page_size, remaining + 1)
         rows, raw, full = await _one_window(source, chat, lo, hi_excl, limit)
-        emitted = _keyed(counter, rows, walk)
-        if rows:
-            walk.top = walk.top or second_of(rows[0])
-            if second_of(rows[0]) == walk.top:
-                walk.top_keys = sorted(
-                    set(walk.top_keys)
-                    | {r["message_key"] for r in rows if second_of(r) == walk.top}
-                )
-            walk.low = second_of(rows[-1])
+        rows = with_keys(rows)
+        emitted = _without_landed(rows, walk)
+        if not rows.is_empty():
+            newest, lowest = rows["second"][0], rows["second"][-1]
+            walk.top = walk.top or newest
+            if newest == walk.top:
+                walk.top_keys = sorted(set(walk.top_keys) | set(keys_at(rows, walk.top)))
+            walk.low = lowest
         walk.exhausted = not full
         yield emitted, raw
         if not full:
@@ -233,9 +237,9 @@ async def _windows(source: PagedSource, chat: Chat, walk: Walk):
         hi_excl = _next_bound(chat, rows, hi_excl)
 
 
-def _next_bound(chat: Chat, rows: list[dict], hi_excl: datetime | None) -> datetime:
+def _next_bound(chat: Chat, rows: pl.DataFrame, hi_excl: datetime | None) -> datetime:
     """The next window's bound; a server that ignores bounds would loop forever."""
-    lowest = parse_local(second_of(rows[-1])) if rows else None
+    lowest = parse_local(rows["second"][-1]) if not rows.is_empty() else None
     if lowest is None or (hi_excl is not None and lowest >= hi_excl):
         raise ToolFailed(
             "list_messages",
@@ -246,15 +250,13 @@ def _next_bound(chat: Chat, rows: list[dict], hi_excl: datetime | None) -> datet
     return lowest
 
 
-def _keyed(counter: OrdinalCounter, rows: list[dict], walk: Walk) -> list[dict]:
-    """Give rows their keys; drop those at the walk's floor second already landed."""
-    kept = []
-    for row in rows:
-        counter.assign(row)
-        if walk.lo_keys and second_of(row) == walk.lo and row["message_key"] in walk.lo_keys:
-            continue
-        kept.append(row)
-    return kept
+def _without_landed(rows: pl.DataFrame, walk: Walk) -> pl.DataFrame:
+    """The rows minus those at the walk's floor second that already landed."""
+    if not walk.lo_keys:
+        return rows
+    landed = (pl.col("second") == walk.lo) & pl.col("message_key").is_in(
+        list(walk.lo_keys))
+    return rows.filter(~landed)
 
 
 async def _one_window(
@@ -263,7 +265,7 @@ async def _one_window(
     lo: datetime | None,
     hi_excl: datetime | None,
     limit: int,
-) -> tuple[list[dict], list[dict], bool]:
+) -> tuple[pl.DataFrame, list[dict], bool]:
     """Complete seconds below hi_excl: (rows newest first, raw answers, more_below).
 
     A short page ends the walk. A page cut off between two records is short too,
@@ -276,29 +278,28 @@ async def _one_window(
     hi_s = local_second(hi_excl) if hi_excl is not None else None
     for attempt in range(1, END_CHECKS + 1):
         page = await source.fetch_page(chat, lo, hi_excl, limit)
-        inside = [r for r in page.rows if _inside(r, lo_s, hi_s)]
-        if len(page.rows) >= limit or not inside:
-            break
-        # Only rows inside the window are checked: a server that compares instants
+        # Only rows inside the window count: a server that compares instants
         # is asked from a day before `lo` (see McpSource.bound)
+        rows = between(page.rows, lo_s, hi_s)
+        if len(page.rows) >= limit or rows.is_empty():
+            break
         if not getattr(source, "confirm_short_pages", False) or await _end_holds(
-            source, chat, lo, lo_s, inside
+            source, chat, lo, lo_s, rows
         ):
             break
         _warn_cut(chat, len(page.rows), attempt)
     else:
         raise _kept_cut(chat)
     raws = [page.raw]
-    rows = [r for r in page.rows if _inside(r, lo_s, hi_s)]
     if len(page.rows) < limit:
-        return _newest_first(rows), raws, False
-    floor = min(second_of(r) for r in page.rows)
+        return newest_first(rows), raws, False
+    floor = page.rows["second"].min()
     if lo is not None and floor < local_second(lo):
-        return _newest_first(rows), raws, False
-    kept = [r for r in rows if second_of(r) > floor]
-    if kept:
+        return newest_first(rows), raws, False
+    kept = rows.filter(pl.col("second") > floor)
+    if not kept.is_empty():
         page.raw["kept_above"] = floor
-        return _newest_first(kept), raws, True
+        return newest_first(kept), raws, True
 
     # The page holds one second only: take that second whole, then go on below
     size = source.max_page_size or source.page_size
@@ -308,7 +309,7 @@ async def _one_window(
 
 async def _end_holds(
     source: PagedSource, chat: Chat, lo: datetime | None, lo_s: str | None,
-    rows: list[dict],
+    rows: pl.DataFrame,
 ) -> bool:
     """Whether a short page really ends at its oldest second F.
 
@@ -319,11 +320,11 @@ async def _end_holds(
     raw record is the one kept, so `walake rebuild` sees each row once. Cost: one
     small call per walk that ends on a page with rows.
     """
-    floor = min(second_of(r) for r in rows)
-    at_floor = [r for r in rows if second_of(r) == floor]
+    floor = rows["second"].min()
+    at_floor = rows.filter(pl.col("second") == floor)
     check = await source.fetch_page(chat, lo, parse_local(floor) + ONE_SECOND,
                                      len(at_floor) + 1)
-    again = [r for r in check.rows if _inside(r, lo_s, None)]
+    again = between(check.rows, lo_s, None)
     return len(again) == len(at_floor) and _same_rows(again, at_floor)
 
 
@@ -342,26 +343,29 @@ def _kept_cut(chat: Chat) -> ResponseUnreadable:
     )
 
 
-def _same_rows(a: list[dict], b: list[dict]) -> bool:
-    def shape(row: dict) -> list:
-        return sorted((k, repr(v)) for k, v in row.items() if k != "message_key")
+def _same_rows(a: pl.DataFrame, b: pl.DataFrame) -> bool:
+    """Whether two page frames hold the same rows, in any order (keys aside)."""
+    columns = [c for c in a.columns if c != "message_key"]
 
-    return sorted(map(shape, a)) == sorted(map(shape, b))
+    def shape(frame: pl.DataFrame) -> pl.DataFrame:
+        return frame.select(columns).sort(columns, nulls_last=True)
+
+    return shape(a).equals(shape(b))
 
 
 async def _whole_second(
     source: PagedSource, chat: Chat, second: datetime, limit: int
-) -> tuple[list[dict], list[dict]]:
+) -> tuple[pl.DataFrame, list[dict]]:
     """Every row of one second from a server whose pages are capped."""
-    rows: list[dict] = []
+    parts = []
     raws = []
     page_no = 0
     while True:
         page = await _sub_page(source, chat, second, limit, page_no)
         raws.append(page.raw)
-        rows.extend(r for r in page.rows if second_of(r) == local_second(second))
+        parts.append(page.rows.filter(pl.col("second") == local_second(second)))
         if len(page.rows) < limit:
-            return rows, raws
+            return pl.concat(parts), raws
         page_no += 1
 
 
@@ -377,16 +381,7 @@ async def _sub_page(
             return page
         past = page_no * limit + len(page.rows)
         probe = await source.fetch_page(chat, second, second + ONE_SECOND, 1, past)
-        if not probe.rows:
+        if probe.rows.is_empty():
             return page
         _warn_cut(chat, len(page.rows), attempt)
     raise _kept_cut(chat)
-
-
-def _inside(row: dict, lo: str | None, hi_excl: str | None) -> bool:
-    second = second_of(row)
-    return (lo is None or second >= lo) and (hi_excl is None or second < hi_excl)
-
-
-def _newest_first(rows: list[dict]) -> list[dict]:
-    return sorted(rows, key=second_of, reverse=True)

@@ -11,12 +11,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+import polars as pl
+
+from ingest.frames import page_frame
 from ingest.sources.decode import Chat, localize
 
 
 @dataclass
 class FakePage:
-    rows: list[dict]
+    rows: pl.DataFrame
     raw: dict
 
 
@@ -37,7 +40,7 @@ class MemorySource:
         chosen.sort(key=lambda item: item[0], reverse=True)
         start = page * limit
         rows = [self.row(ts, text) for ts, text in chosen[start : start + limit]]
-        return FakePage(rows, {"n": len(rows)})
+        return FakePage(page_frame(rows), {"n": len(rows)})
 
     def row(self, ts: datetime, text: str) -> dict:
         sent_at, offset = localize(ts, ZoneInfo("UTC"))

@@ -44,7 +44,7 @@ async def pull(source, cursor, cap, stop_after=None, held=None):  # noqa: ANN001
     landed, state, seen = [], cursor, 0
     async for chunk in walk_chat(source, source.chat, cursor, cap, held,
                                  recheck=held is not None):
-        landed += chunk.rows
+        landed += chunk.rows.to_dicts()
         state = chunk.cursor
         seen += 1
         if stop_after is not None and seen >= stop_after:

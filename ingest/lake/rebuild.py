@@ -32,6 +32,7 @@ import polars as pl
 import zstandard
 
 from ingest.errors import IngestError
+from ingest.frames import page_rows
 from ingest.lake.crash import crash_point
 from ingest.lake.files import parquet_looks_whole
 from ingest.lake.rewrite import (
@@ -456,9 +457,10 @@ def _mcp_rows(record: dict, context: RebuildContext):
     args = record.get("arguments") or {}
     head = "".join(texts).lstrip()[:2]
     if structured is not None or head.startswith("{") or head == "[{":
-        rows = decode_json_messages(texts, structured, chat, context.tz)
+        frame = decode_json_messages(texts, structured, chat, context.tz)
     else:
-        rows = decode_text_messages(texts, chat, context.tz)
+        frame = decode_text_messages(texts, chat, context.tz)
+    rows = page_rows(frame)
     window = (_bound(args.get("after"), after=True), _bound(args.get("before"), False))
     return rows, window, args.get("page") or 0
 
@@ -491,7 +493,8 @@ def rebuild_bridge(
     Sender names come from the chat names the manifest knows (the walk used the
     store's full list), so a sender whose own chat was never pulled shows the JID.
     """
-    from ingest.sources.bridge_rows import parse_store_rows, typed_rows, with_keys
+    from ingest.frames import with_keys
+    from ingest.sources.bridge_rows import parse_store_rows, typed_rows
 
     # A walk re-reads the second it stops at; the same store row twice is one row
     unique = list(dict.fromkeys(row for _, row in store_lines(lines)))
@@ -511,7 +514,8 @@ def bridge_record_rows(
     lines: list[bytes], info: dict[str, Any], context: RebuildContext
 ) -> RecordRows:
     """Per line (one store row each), its row keyed as `rebuild_bridge` keys it."""
-    from ingest.sources.bridge_rows import parse_store_rows, typed_rows, with_keys
+    from ingest.frames import with_keys
+    from ingest.sources.bridge_rows import parse_store_rows, typed_rows
 
     expanded = store_lines(lines)
     unique = list(dict.fromkeys(row for _, row in expanded))

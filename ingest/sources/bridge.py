@@ -22,9 +22,12 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import polars as pl
+
 from ingest.cursor import ChatCursor
 from ingest.errors import IngestError
-from ingest.schema import OrdinalCounter, local_second
+from ingest.frames import PAGE_SCHEMA, empty_page, with_keys
+from ingest.schema import local_second
 from ingest.sources.bridge_rows import (
     ROW_JSON,
     SECOND_SQL,
@@ -95,7 +98,7 @@ class StoreBusy(IngestError):
 
 @dataclass
 class Page:
-    rows: list[dict[str, Any]]
+    rows: pl.DataFrame  # a page frame (see ingest.frames)
     raw: dict[str, Any]
 
 
@@ -253,7 +256,7 @@ class BridgeSource:
 
     async def sweep_late(
         self, chat: Chat, cursor: ChatCursor, held: Callable[[str], set[str]]
-    ) -> tuple[list[dict], list[dict], int]:
+    ) -> tuple[pl.DataFrame, list[dict], int]:
         """Rows written since the cursor's `mark` into seconds it already covers.
 
         The late rows the monitor would otherwise never see (a delayed delivery, a
@@ -263,13 +266,13 @@ class BridgeSource:
         """
         (mark,) = self.store.run("SELECT coalesce(max(rowid), 0) FROM messages")[0]
         if cursor.mark is None or not cursor.ranges or mark <= cursor.mark:
-            return [], [], mark
+            return empty_page(), [], mark
         found = self.store.run(
             f"SELECT DISTINCT {SECOND_SQL} FROM messages m WHERE m.rowid > ? "
             "AND m.rowid <= ? AND m.chat_jid = ?", (cursor.mark, mark, chat.chat_id))
         seconds = sorted({sec for (sec,) in found
                           if any(r.lo <= sec < r.hi for r in cursor.ranges)})
-        rows: list[dict] = []
+        parts: list[pl.DataFrame] = [empty_page()]
         raws: list[dict] = []
         keys: set[str] | None = None
         for second in seconds:
@@ -278,19 +281,19 @@ class BridgeSource:
                 f"SELECT {ROW_JSON} FROM messages m WHERE m.chat_jid = ? "
                 f"AND {SECOND_SQL} = ? AND m.rowid <= ? ORDER BY m.rowid",
                 (chat.chat_id, second, mark))]
-            counter = OrdinalCounter()
-            keyed = [counter.assign(row) for row in self._rows(chat, lines)]
+            keyed = with_keys(self._rows(chat, lines))
             keys = held(chat.chat_id) if keys is None else keys
-            fresh = [row for row in keyed if row["message_key"] not in keys]
-            if fresh:
-                rows += fresh
+            fresh = keyed.filter(~pl.col("message_key").is_in(list(keys)))
+            if not fresh.is_empty():
+                parts.append(fresh)
                 raws.append({"store": self.store.path.name, "chat_id": chat.chat_id,
                              "window": [second, second + TOP], "rows": lines})
-        return rows, raws, mark
+        return pl.concat(parts), raws, mark
 
-    def _rows(self, chat: Chat, lines: list[str]) -> list[dict]:
+    def _rows(self, chat: Chat, lines: list[str]) -> pl.DataFrame:
+        """The page frame of store rows (JSON lines)."""
         if self._names is None:
             self._names = self.store.read_names()
         blob = "\n".join(lines).encode()
         frame = typed_rows(parse_store_rows(blob), chat, self._names, self.tz)
-        return frame.drop("second", "message_key").to_dicts()
+        return frame.select(list(PAGE_SCHEMA)).cast(PAGE_SCHEMA)

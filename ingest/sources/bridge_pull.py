@@ -38,15 +38,10 @@ from ingest.extract import (  # NOTE: the run record is shared with run_extract
     _quiet,
     _start_run,
 )
+from ingest.frames import with_keys
 from ingest.lake.writer import CursorMove, LakeWriter, PendingBatch
 from ingest.sources.bridge import TOP, BridgeStore
-from ingest.sources.bridge_rows import (
-    ROW_JSON,
-    SECOND_SQL,
-    parse_store_rows,
-    typed_rows,
-    with_keys,
-)
+from ingest.sources.bridge_rows import ROW_JSON, SECOND_SQL, parse_store_rows, typed_rows
 from ingest.sources.decode import Chat
 
 HeldKeys = Callable[[str], set[str]]  # chat id -> message_keys the lake holds

@@ -8,13 +8,12 @@ offset dropped, NFC text, ordinal among identical rows of that second).
 
 from __future__ import annotations
 
-import hashlib
 import io
 from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from ingest.schema import KEY_SEPARATOR, MESSAGE_SCHEMA, SOURCE_COLUMNS, key_texts
+from ingest.frames import TYPED
 from ingest.sources.decode import Chat, localize
 
 # NOTE: the blobs (media_key and the two file hashes) are left out of the raw layer:
@@ -34,7 +33,6 @@ STORE_SCHEMA = {
     "file_length": pl.Int64(),
 }
 LOCAL_FORMAT = "%Y-%m-%d %H:%M:%S"
-TYPED = {name: MESSAGE_SCHEMA[name] for name in SOURCE_COLUMNS}
 
 
 def parse_store_rows(lines: bytes) -> pl.DataFrame:
@@ -124,33 +122,3 @@ def _offsets_from_zone(frame: pl.DataFrame, tz: ZoneInfo) -> pl.DataFrame:
         for local, off in zip(frame["local"].to_list(), frame["offset"].to_list())
     ]
     return frame.with_columns(pl.Series("offset", offsets, pl.Int32))
-
-
-def with_keys(frame: pl.DataFrame) -> pl.DataFrame:
-    """Fill message_key; identical (second, text) rows get ordinals 0, 1, ...
-
-    The frame must hold whole seconds of one chat (every row of each second in it),
-    which is what makes ordinals agree with any other pull of the same seconds.
-    """
-    if frame.is_empty():
-        return frame
-    keyed = frame.with_columns(key_texts(frame["text"]).alias("_ktext"))
-    # Ordinals: 0 for a row whose (second, text) is unique in the frame, which is
-    # nearly every row; the few repeats are numbered in order
-    base = keyed.select(pl.concat_str(
-        pl.col("chat_id"), pl.col("second"), pl.col("_ktext"), separator=KEY_SEPARATOR
-    ))[:, 0]
-    ordinals = pl.zeros(len(base), pl.Int64, eager=True)
-    repeated = base.is_duplicated()
-    if repeated.any():
-        where = repeated.arg_true()
-        seen: dict[str, int] = {}
-        numbers = []
-        for ident in base.gather(where).to_list():
-            numbers.append(seen.get(ident, 0))
-            seen[ident] = numbers[-1] + 1
-        ordinals = ordinals.scatter(where, numbers)
-    idents = (base + KEY_SEPARATOR + ordinals.cast(pl.String)).cast(pl.Binary).to_list()
-    blake = hashlib.blake2b
-    keys = [blake(i, digest_size=16).hexdigest() for i in idents]
-    return keyed.drop("_ktext").with_columns(pl.Series("message_key", keys, pl.String))

@@ -12,11 +12,15 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import polars as pl
+
 from ingest.errors import ResponseUnreadable
+from ingest.frames import PAGE_SCHEMA, empty_page, page_frame
 
 EMPTY_TEXTS = ("No messages to display.", "No messages found")
 MEDIA_PREFIX = re.compile(
@@ -49,34 +53,6 @@ def localize(local: datetime, tz: ZoneInfo) -> tuple[datetime, int]:
     """UTC instant and offset (minutes) of a local wall time; fold=0 when ambiguous."""
     offset = local.replace(tzinfo=tz).utcoffset() or timedelta(0)
     return (local - offset).replace(tzinfo=UTC), int(offset.total_seconds() // 60)
-
-
-class HourOffsets:
-    """Offsets of a zone per local hour, for hours with one offset throughout.
-
-    A text page holds thousands of rows but few distinct hours; an hour in which the
-    offset changes (a DST switch) is never cached and is computed per row.
-    """
-
-    def __init__(self, tz: ZoneInfo) -> None:
-        self.tz = tz
-        self._hours: dict[str, timedelta | None] = {}
-
-    def localize(self, stamp: str, local: datetime) -> tuple[datetime, int]:
-        hour = stamp[:13]
-        offset = self._hours.get(hour, False)
-        if offset is False:
-            offset = self._hours[hour] = self._steady_offset(local)
-        if offset is None:
-            return localize(local, self.tz)
-        return (local - offset).replace(tzinfo=UTC), int(offset.total_seconds() // 60)
-
-    def _steady_offset(self, local: datetime) -> timedelta | None:
-        start = local.replace(minute=0, second=0, tzinfo=self.tz)
-        end = local.replace(minute=59, second=59, tzinfo=self.tz)
-        first, last = start.utcoffset(), end.utcoffset()
-        folds = start.replace(fold=1).utcoffset(), end.replace(fold=1).utcoffset()
-        return first if first == last and folds == (first, last) else None
 
 
 # Chats
@@ -131,8 +107,8 @@ def record_pattern(chat_name: str) -> re.Pattern[str]:
     return re.compile(rf"^{STAMP}{chat}From: ", re.MULTILINE)
 
 
-def split_records(text: str, chat_name: str) -> list[tuple[str, str]]:
-    """(timestamp, rest) per record.
+def split_records(text: str, chat_name: str) -> tuple[list[str], list[str]]:
+    """(timestamps, bodies) of the records; a body keeps its final line end.
 
     Only headers naming this chat can start a record, so pasted lines of other chats
     stay in their message. The server sorts newest first, so real headers have
@@ -153,15 +129,13 @@ def split_records(text: str, chat_name: str) -> list[tuple[str, str]]:
             "may be a different kind: try --profile json."
         )
     kept = [starts[i] for i in ordered_headers([m.group(1) for m in starts])]
-    records = []
-    for i, match in enumerate(kept):
-        end = kept[i + 1].start() if i + 1 < len(kept) else len(text)
-        body = text[match.end() : end]
-        records.append((match.group(1), body[:-1] if body.endswith("\n") else body))
-    return records
+    ends = [m.start() for m in kept[1:]] + [len(text)]
+    return ([m.group(1) for m in kept],
+            [text[m.end() : end] for m, end in zip(kept, ends, strict=True)])
 
 
-def _split_in_order(pattern: re.Pattern[str], text: str) -> list[tuple[str, str]] | None:
+def _split_in_order(pattern: re.Pattern[str], text: str
+                    ) -> tuple[list[str], list[str]] | None:
     """The common case in C speed: headers already newest first, none pasted out of
     order. None when the order breaks (then the careful path decides)."""
     parts = pattern.split(text)
@@ -170,10 +144,7 @@ def _split_in_order(pattern: re.Pattern[str], text: str) -> list[tuple[str, str]
     stamps, bodies = parts[1::2], parts[2::2]
     if any(a < b for a, b in zip(stamps, stamps[1:])):
         return None
-    return [
-        (stamp, body[:-1] if body.endswith("\n") else body)
-        for stamp, body in zip(stamps, bodies)
-    ]
+    return stamps, bodies
 
 
 def ordered_headers(stamps: list[str]) -> list[int]:
@@ -209,10 +180,8 @@ def ordered_headers(stamps: list[str]) -> list[int]:
     return [0, *reversed(chain)]
 
 
-def decode_text_messages(
-    texts: list[str], chat: Chat, tz: ZoneInfo
-) -> list[dict[str, Any]]:
-    """Rows (without keys) from lharries list_messages output, in server order.
+def decode_text_messages(texts: list[str], chat: Chat, tz: ZoneInfo) -> pl.DataFrame:
+    """A page frame (no keys yet) from lharries list_messages output, in server order.
 
     An answer with no content at all is how upstream reports a failed query (a
     locked or damaged store), and every record ends with a newline, so an answer
@@ -227,69 +196,128 @@ def decode_text_messages(
         )
     text = "".join(texts)
     if not text.strip() or text.strip() in EMPTY_TEXTS:
-        return []
-    records = split_records(text, chat.name)
+        return empty_page()
+    stamps, bodies = split_records(text, chat.name)
     if not text.endswith("\n"):
         raise ResponseUnreadable(
             f"The list_messages answer for chat {chat.name!r} stops in the middle "
-            f"of a message (its last record, {len(records[-1][1])} characters, has "
+            f"of a message (its last record, {len(bodies[-1])} characters, has "
             "no line end): the answer was cut off."
         )
-    rows = []
-    offsets = HourOffsets(tz)
-    for stamp, rest in records:
-        sender, sep, content = rest.partition(": ")
-        if not sep:
-            sender, content = rest.rstrip(":"), ""
-        rows.append(text_row(chat, stamp, sender, content, offsets))
-    return rows
+    return text_frame(chat, stamps, bodies, tz)
 
 
-# TODO(#2): a dict per row, decoded and keyed in Python (~15 us a message on this
-# machine), holds walake to 0.67-0.76 of a bare paging loop against a server as fast
-# as the built-in one; pages decoded into columns (as bridge_rows does) would not.
-def text_row(
-    chat: Chat, stamp: str, sender: str, content: str, offsets: HourOffsets
-) -> dict:
-    local = parse_local(stamp)
-    sent_at, offset = offsets.localize(stamp, local)
-    media = MEDIA_PREFIX.match(content)
-    media_type = media_id = None
-    if media:
-        media_type, media_id = media.group("type"), media.group("id")
-        content = content[media.end() :]
-    from_me = sender == "Me"
-    sender_id, sender_name = _sender(chat, sender, from_me)
-    return {
-        "_second": stamp,
-        "source": "mcp",
-        "source_message_id": media_id,
-        "chat_id": chat.chat_id,
-        "chat_name": chat.name or None,
-        "is_group": chat.is_group,
-        "sender_id": sender_id,
-        "sender_name": sender_name,
-        "is_from_me": from_me,
-        "sent_at": sent_at,
-        "sent_at_local": local,
-        "utc_offset_minutes": offset,
-        "text": content,
-        "media_type": media_type,
-        "media_filename": None,
-        "media_size": None,
-        "is_system": False,
-        "is_deleted": None,
-        "is_edited": None,
-    }
+def text_frame(chat: Chat, stamps: list[str], bodies: list[str], tz: ZoneInfo
+               ) -> pl.DataFrame:
+    """The page frame of records split off a text answer, built in columns.
+
+    A body is `sender: content`, or only `sender` for a record with no content;
+    a media record's content starts with its `[type - Message ID: ...] ` prefix.
+    """
+    records = pl.DataFrame({"second": stamps, "body": bodies},
+                           schema={"second": pl.String(), "body": pl.String()})
+    body = pl.col("body").str.strip_suffix("\n")
+    parts = body.str.splitn(": ", 2)
+    split = records.select(
+        "second",
+        pl.when(parts.struct[1].is_null())
+        .then(body.str.strip_chars_end(":"))
+        .otherwise(parts.struct[0]).alias("shown"),
+        parts.struct[1].fill_null("").alias("content"),
+    )
+    local = _local_times(split["second"])
+    sender_id, sender_name = _senders(chat, split["shown"])
+    media = pl.col("content").str.extract_groups(MEDIA_PREFIX.pattern)
+    has_media = media.struct.field("type").is_not_null()
+    return split.with_columns(
+        local, utc_offsets(split["second"], local, tz), sender_id, sender_name
+    ).select(
+        pl.lit(None, pl.String).alias("message_key"),
+        pl.lit("mcp").alias("source"),
+        media.struct.field("id").alias("source_message_id"),
+        pl.lit(chat.chat_id).alias("chat_id"),
+        pl.lit(chat.name or None, pl.String).alias("chat_name"),
+        pl.lit(chat.is_group).alias("is_group"),
+        "sender_id",
+        "sender_name",
+        (pl.col("shown") == "Me").alias("is_from_me"),
+        (pl.col("sent_at_local") - pl.duration(minutes=pl.col("utc_offset_minutes")))
+        .dt.replace_time_zone("UTC").alias("sent_at"),
+        "sent_at_local",
+        "utc_offset_minutes",
+        pl.when(has_media)
+        .then(pl.col("content").str.replace(MEDIA_PREFIX.pattern, ""))
+        .otherwise(pl.col("content")).alias("text"),
+        media.struct.field("type").alias("media_type"),
+        pl.lit(None, pl.String).alias("media_filename"),
+        pl.lit(None, pl.Int64).alias("media_size"),
+        pl.lit(False).alias("is_system"),
+        pl.lit(None, pl.Boolean).alias("is_deleted"),
+        pl.lit(None, pl.Boolean).alias("is_edited"),
+        "second",
+    ).cast(PAGE_SCHEMA)
 
 
-def _sender(chat: Chat, shown: str, from_me: bool) -> tuple[str | None, str | None]:
-    """(sender_id, sender_name) of a record whose sender is shown as `shown`.
+def _local_times(seconds: pl.Series) -> pl.Series:
+    """Wall times of `YYYY-MM-DD HH:MM:SS` stamps; a stamp that is no real time is
+    an unreadable answer (the header pattern only checks the digits)."""
+    local = seconds.str.strptime(pl.Datetime("us"), "%Y-%m-%d %H:%M:%S", strict=False)
+    if local.null_count():
+        bad = seconds.filter(local.is_null())[0]
+        raise ResponseUnreadable(
+            f"The server sent a message time {bad!r} that is not a real date and "
+            "time; check the bridge's store."
+        )
+    return local.alias("sent_at_local")
+
+
+def utc_offsets(seconds: pl.Series, local: pl.Series, tz: ZoneInfo) -> pl.Series:
+    """UTC offset in minutes of each local wall time, as `localize` gives it.
+
+    A page spans few local days: a day whose offset holds all day long is looked up
+    once; the rows of a day with a change (a DST switch) are computed one by one.
+    """
+    days = seconds.str.slice(0, 10)
+    unique = days.unique().to_list()
+    steady = [_steady_day(day, tz) for day in unique]
+    minutes = days.replace_strict(unique, steady, default=None, return_dtype=pl.Int32)
+    changing = minutes.is_null().arg_true()
+    if len(changing):
+        exact = [localize(t, tz)[1] for t in local.gather(changing).to_list()]
+        minutes = minutes.scatter(changing, pl.Series(exact, dtype=pl.Int32))
+    return minutes.alias("utc_offset_minutes")
+
+
+@lru_cache(maxsize=100_000)
+def _steady_day(day: str, tz: ZoneInfo) -> int | None:
+    """The day's offset in minutes when it is the same at every hour and fold
+    (remembered: every page of a chat asks about the same days)."""
+    start = datetime.fromisoformat(day).replace(tzinfo=tz)
+    hours = [start + timedelta(hours=h) for h in range(24)]
+    hours.append(start.replace(hour=23, minute=59, second=59))
+    offsets = {t.replace(fold=f).utcoffset() for t in hours for f in (0, 1)}
+    if len(offsets) != 1:
+        return None
+    return int((offsets.pop() or timedelta(0)).total_seconds() // 60)
+
+
+def _senders(chat: Chat, shown: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """(sender_id, sender_name) of records whose senders are shown as `shown`.
 
     In a direct chat the other person is the chat itself. Upstream's lookup by
     `jid LIKE %number%` can show a legacy group's name for them (one they created),
-    so the chat's own id and name are taken instead.
+    so the chat's own id and name are taken instead. A page has few senders: each
+    is judged once.
     """
+    unique = shown.unique().to_list()
+    pairs = [_sender(chat, name, name == "Me") for name in unique]
+    ids = shown.replace_strict(unique, [p[0] for p in pairs], return_dtype=pl.String)
+    names = shown.replace_strict(unique, [p[1] for p in pairs], return_dtype=pl.String)
+    return ids.alias("sender_id"), names.alias("sender_name")
+
+
+def _sender(chat: Chat, shown: str, from_me: bool) -> tuple[str | None, str | None]:
+    """(sender_id, sender_name) of one sender as the text format shows it."""
     if from_me:
         return None, None
     if not chat.is_group:
@@ -303,10 +331,11 @@ def _sender(chat: Chat, shown: str, from_me: bool) -> tuple[str | None, str | No
 
 def decode_json_messages(
     texts: list[str], structured: Any, chat: Chat, tz: ZoneInfo
-) -> list[dict[str, Any]]:
+) -> pl.DataFrame:
+    """A page frame (no keys yet) of message objects, in server order."""
     if not texts and structured is None:
-        return []
-    return [json_row(obj, chat, tz) for obj in json_objects(texts, structured)]
+        return empty_page()
+    return page_frame([json_row(obj, chat, tz) for obj in json_objects(texts, structured)])
 
 
 def json_row(obj: dict, chat: Chat, tz: ZoneInfo) -> dict:

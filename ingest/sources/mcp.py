@@ -14,8 +14,11 @@ from datetime import datetime, timedelta, timezone
 from typing import IO, Any
 from zoneinfo import ZoneInfo
 
+import polars as pl
+
 from ingest.errors import ResponseUnreadable, RetryableError, ToolFailed
-from ingest.schema import local_second, row_second
+from ingest.frames import offsets_by_second
+from ingest.schema import local_second
 from ingest.sources.decode import (
     Chat,
     decode_chats,
@@ -33,9 +36,9 @@ MAX_REMEMBERED_OFFSETS = 200_000
 
 @dataclass
 class Page:
-    """One answer of the server: decoded rows (no keys yet) and the raw record."""
+    """One answer of the server: its page frame (no keys yet) and the raw record."""
 
-    rows: list[dict[str, Any]]
+    rows: pl.DataFrame
     raw: dict[str, Any]
 
 
@@ -193,13 +196,14 @@ class McpSource:
         """Offsets of seconds a cursor recorded in an earlier run."""
         self._offsets.update(offsets)
 
-    def _learn_offsets(self, rows: list[dict[str, Any]]) -> None:
-        """Remember each second's UTC offset as the server reported it."""
+    def _learn_offsets(self, rows: pl.DataFrame) -> None:
+        """Remember each second's UTC offset as the server reported it (for bounds
+        that name an instant; naive bounds need none)."""
+        if self.profile.bounds == "naive":
+            return
         if len(self._offsets) > MAX_REMEMBERED_OFFSETS:
             self._offsets.clear()
-        for row in rows:
-            if row.get("utc_offset_minutes") is not None:
-                self._offsets[row_second(row)] = row["utc_offset_minutes"]
+        self._offsets.update(offsets_by_second(rows))
 
     async def call(self, tool: str, args: dict[str, Any]) -> ToolResult:
         """One tool call with pacing and retries; restarts a server that died."""
