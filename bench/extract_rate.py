@@ -6,8 +6,8 @@ Measures, on generated bridge stores served by the built-in server over stdio:
 - peak RSS of the walake process (the server processes are separate);
 - bytes per message of the raw (.jsonl.zst) and Parquet layers.
 
-Usage: python bench/extract_rate.py [--sizes 50x2000,100x10000] [--out bench/out]
-       python bench/extract_rate.py --store STORE --server PYTHON MAIN_PY
+Usage: python bench/extract_rate.py [--sizes 50x2000,100x10000] [--rounds N]
+       python bench/extract_rate.py --store STORE --server PYTHON MAIN_PY [--rounds N]
 The second form measures an external lharries/whatsapp-mcp server (its python and its
 main.py) that serves STORE (copy STORE to its whatsapp-bridge/store/messages.db first).
 """
@@ -17,6 +17,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import statistics
 import subprocess
 import sys
 import time
@@ -103,35 +105,65 @@ def external_config(out: Path, python: str, main: str) -> Path:
     return config
 
 
-def bench_store(store: Path, out: Path, server: list[str] | None) -> dict:
-    """Bare loop, then walake with 1 and 2 server processes, on one store."""
+def bench_store(store: Path, out: Path, server: list[str] | None, rounds: int) -> dict:
+    """Bare loop, then walake with 1 and 2 server processes, on one store.
+
+    With several rounds the three runs alternate (bare, 1, 2, bare, ...), so a
+    machine whose load moves affects each alike; medians are reported.
+    """
     if server:
         cmd = ServerCommand(server[0], (server[1],))
         where = ["--config", str(external_config(out, *server))]
     else:
         cmd = demo_server_command(store)
         where = ["--store", str(store)]
-    result: dict = {"store": store.name, "server": cmd.describe()}
-    _, seconds = asyncio.run(bare_loop(cmd))
     records = sum(store_counts(store, include_status=False).values())
-    result["bare_loop"] = {"messages": records, "seconds": round(seconds, 2),
-                           "messages_per_second": round(records / seconds)}
+    runs: list[dict] = []
+    for number in range(rounds):
+        runs.append(one_round(number, cmd, where, store, out))
+        print(json.dumps(runs[-1]), file=sys.stderr, flush=True)
+    bare = statistics.median(r["bare_seconds"] for r in runs)
+    result: dict = {"store": store.name, "server": cmd.describe(), "rounds": rounds,
+                    "load_average": [r["load"] for r in runs],
+                    "bare_loop": {"messages": records, "seconds": round(bare, 2),
+                                  "messages_per_second": round(records / bare)}}
+    for concurrency in (1, 2):
+        mine = [r[f"walake_{concurrency}"] for r in runs]
+        seconds = statistics.median(m["seconds"] for m in mine)
+        messages = mine[0]["messages"]
+        result[f"walake_{concurrency}_server"] = {
+            "messages": messages,
+            "seconds": round(seconds, 2),
+            "messages_per_second": round(messages / seconds),
+            "ratio_to_bare": round(bare / seconds * messages / records, 2),
+            "ratio_per_round": [round(r["bare_seconds"] / m["seconds"], 2)
+                                for r, m in zip(runs, mine, strict=True)],
+            "peak_rss_mb": max(m["peak_rss_mb"] for m in mine),
+            "raw_bytes_per_message": mine[0]["raw_bytes_per_message"],
+            "parquet_bytes_per_message": mine[0]["parquet_bytes_per_message"],
+        }
+    return result
+
+
+def one_round(number: int, cmd: ServerCommand, where: list[str], store: Path,
+              out: Path) -> dict:
+    found: dict = {"round": number, "load": round(os.getloadavg()[0], 2)}
+    _, found["bare_seconds"] = asyncio.run(bare_loop(cmd))
     for concurrency in (1, 2):
         lake = out / f"lake-{store.stem}-c{concurrency}"
         subprocess.run(["rm", "-rf", str(lake)], check=True)
         summary = walake_extract(where, lake, concurrency)
         sizes = layer_bytes(lake)
-        result[f"walake_{concurrency}_server"] = {
+        found[f"walake_{concurrency}"] = {
             "messages": summary["messages"],
             "seconds": round(summary["seconds"], 2),
-            "messages_per_second": round(summary["messages_per_second"]),
-            "ratio_to_bare": round(summary["messages_per_second"]
-                                   / result["bare_loop"]["messages_per_second"], 2),
             "peak_rss_mb": summary["peak_rss_mb"],
             "raw_bytes_per_message": round(sizes["raw"] / summary["messages"], 1),
-            "parquet_bytes_per_message": round(sizes["messages"] / summary["messages"], 1),
+            "parquet_bytes_per_message": round(sizes["messages"] / summary["messages"],
+                                               1),
         }
-    return result
+    found["bare_seconds"] = round(found["bare_seconds"], 2)
+    return found
 
 
 def generated(out: Path, chats: int, per_chat: int) -> Path:
@@ -150,6 +182,8 @@ def main() -> None:
     parser.add_argument("--store", type=Path, help="measure this store only")
     parser.add_argument("--server", nargs=2, metavar=("PYTHON", "MAIN_PY"),
                         help="an external lharries server serving --store")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="alternate the runs this many times; medians reported")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     stores = [args.store] if args.store else [
@@ -157,7 +191,8 @@ def main() -> None:
         for size in args.sizes.split(",")
     ]
     for store in stores:
-        print(json.dumps(bench_store(store, args.out, args.server), indent=2), flush=True)
+        result = bench_store(store, args.out, args.server, args.rounds)
+        print(json.dumps(result, indent=2), flush=True)
     print(f"bench driver peak RSS {peak_rss_mb():.0f} MB", file=sys.stderr)
 
 

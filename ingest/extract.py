@@ -273,22 +273,38 @@ async def _pull_one(source, chat, plan, cursors, options, summary) -> None:  # n
 async def _commit_loop(  # noqa: ANN202
     writer, chunks, options, summary, on_progress, extra  # noqa: ANN001
 ):
+    """Group chunks into batches and land them, one at a time and in order.
+
+    A batch lands on a thread while the next one fills, so the workers (and the
+    servers behind them) go on while Parquet is written and the manifest saved.
+    """
     pending = PendingBatch(source=summary_source(summary))
+    landing: asyncio.Task | None = None
     chats_in_batch = 0
-    while (chunk := await chunks.get()) is not None:
-        _add_chunk(pending, chunk, summary.source)
-        on_progress("rows", {"chat": chunk.chat.name, "rows": len(chunk.rows)})
-        if chunk.done:
-            chats_in_batch += 1
-            summary.chats_done += 1
-            on_progress("chat_done", {"chat": chunk.chat.name})
-        if (chats_in_batch >= options.batch_size
-                or pending.row_count >= options.max_rows_per_batch):
+    try:
+        while (chunk := await chunks.get()) is not None:
+            _add_chunk(pending, chunk, summary.source)
+            on_progress("rows", {"chat": chunk.chat.name, "rows": len(chunk.rows)})
+            if chunk.done:
+                chats_in_batch += 1
+                summary.chats_done += 1
+                on_progress("chat_done", {"chat": chunk.chat.name})
+            if (chats_in_batch >= options.batch_size
+                    or pending.row_count >= options.max_rows_per_batch):
+                if landing is not None:
+                    await landing
+                landing = asyncio.create_task(
+                    _land(writer, pending, summary, on_progress, extra))
+                pending = PendingBatch(source=pending.source)
+                chats_in_batch = 0
+        if landing is not None:
+            await landing
+        if pending.row_count or pending.moves:
             await _land(writer, pending, summary, on_progress, extra)
-            pending = PendingBatch(source=pending.source)
-            chats_in_batch = 0
-    if pending.row_count or pending.moves:
-        await _land(writer, pending, summary, on_progress, extra)
+    finally:
+        if landing is not None and not landing.done():
+            # Interrupted: the batch on its thread still lands (or not) whole
+            await asyncio.gather(asyncio.shield(landing), return_exceptions=True)
 
 
 def summary_source(summary: ExtractSummary) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 from pathlib import Path
 from typing import Any
@@ -109,6 +110,8 @@ def run(lake: Path, config: Config, flags: dict[str, Any], store: Path | None,
         with open_errlog(lake) as errlog:
             sources = make_mcp_sources(config, options.concurrency, store, errlog,
                                        delays=not local, manifest=writer.manifest)
+            # What is loaded by now lives all run: the collector need not scan it
+            gc.freeze()
             with extract_progress(show_progress) as on_progress:
                 return asyncio.run(run_extract(writer, sources, options, on_progress))
 

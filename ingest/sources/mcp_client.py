@@ -13,6 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from mcp import Client, StdioServerParameters
+from mcp.client.stdio import stdio_client
+from mcp.shared.exceptions import MCPError
+
 from ingest.errors import (
     ServerTooNew,
     SourceTimeout,
@@ -151,9 +155,6 @@ class McpConnection:
             await self._shut()
 
     async def _open(self) -> None:
-        from mcp import Client, StdioServerParameters
-        from mcp.client.stdio import stdio_client
-
         params = StdioServerParameters(
             command=self.command.command,
             args=list(self.command.args),
@@ -217,8 +218,6 @@ class McpConnection:
         return ToolResult(texts, structured)
 
     async def _guard(self, what: str, pending: Any) -> Any:
-        from mcp.shared.exceptions import MCPError
-
         try:
             return await pending
         except MCPError as exc:
