@@ -216,7 +216,9 @@ async def _windows(source: PagedSource, chat: Chat, walk: Walk):
     hi_excl = parse_local(walk.hi_excl) if walk.hi_excl else None
     remaining = walk.want
     while True:
-        limit = source.page_size if remaining is None else min(source.page_size, remaining + 1)
+        limit = source.page_size
+        if remaining is not None:
+            limit = min(limit, remaining + 1)
         rows, raw, full = await _one_window(source, chat, lo, hi_excl, limit)
         rows = with_keys(rows)
         emitted = _without_landed(rows, walk)
@@ -224,7 +226,7 @@ async def _windows(source: PagedSource, chat: Chat, walk: Walk):
             newest, lowest = rows["second"][0], rows["second"][-1]
             walk.top = walk.top or newest
             if newest == walk.top:
-                walk.top_keys = sorted(set(walk.top_keys) | set(keys_at(rows, walk.top)))
+                walk.top_keys = sorted({*walk.top_keys, *keys_at(rows, walk.top)})
             walk.low = lowest
         walk.exhausted = not full
         yield emitted, raw

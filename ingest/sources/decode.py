@@ -335,7 +335,8 @@ def decode_json_messages(
     """A page frame (no keys yet) of message objects, in server order."""
     if not texts and structured is None:
         return empty_page()
-    return page_frame([json_row(obj, chat, tz) for obj in json_objects(texts, structured)])
+    objects = json_objects(texts, structured)
+    return page_frame([json_row(obj, chat, tz) for obj in objects])
 
 
 def json_row(obj: dict, chat: Chat, tz: ZoneInfo) -> dict:
