@@ -520,3 +520,25 @@ def test_monitor_with_a_bad_keyword_file_stops_before_any_tick(tmp_path):
     no_traceback(result)
     assert "weight 'inf' must be a finite number of 0 or more" in result.output
     assert not (lake / "manifest.json").exists()  # nothing pulled
+
+
+@pytest.mark.parametrize("command", [
+    ["extract", "--source", "bridge"], ["import"], ["diagnostics", "--source", "bridge"],
+])
+def test_a_failure_under_json_still_prints_one_json_object(tmp_path: Path,
+                                                           command: list[str]) -> None:
+    """A script reading stdout gets JSON whatever happens; the error stays on stderr."""
+    afile = tmp_path / "notes.txt"
+    afile.write_text("not a store and not an export\n")
+    where = ["--store", str(afile)] if command[0] != "import" else [str(afile)]
+    result = invoke(*command, *where, "--lake", str(tmp_path / "lake"), "--json")
+    if command[0] == "diagnostics":
+        assert result.exit_code == 1 and json.loads(result.stdout)  # its own report
+        return
+    assert result.exit_code == 1, result.output
+    answers = [json.loads(line) for line in result.stdout.strip().splitlines()]
+    failed = answers[-1]
+    assert failed.get("status") == "failed" or failed.get("ok") is False
+    assert afile.name in failed["error"]
+    assert "Error: " in result.stderr
+    no_traceback(result)

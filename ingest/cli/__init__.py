@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import errno
 import importlib
+import json
 from pathlib import Path
 
 import click
 
+from ingest.cli.options import JSON_FAILURES
 from ingest.errors import IngestError
 from ingest.terminal import visible
 
@@ -25,19 +27,25 @@ class WalakeGroup(click.Group):
         try:
             return super().invoke(ctx)
         except IngestError as exc:  # it may quote lake data (ChatAmbiguous)
-            raise click.ClickException(visible(str(exc), keep_lines=True)) from exc
+            raise failure(ctx, visible(str(exc), keep_lines=True)) from exc
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise click.ClickException(
+                raise failure(ctx, (
                     f"No space left on device while writing "
                     f"{exc.filename or 'the lake'} ({exc.strerror}). Nothing "
                     "half-written counts: the lake keeps only whole batches. Free "
-                    "some space and run the command again."
-                ) from exc
+                    "some space and run the command again.")) from exc
             message = os_error_message(exc)
             if message is None:
                 raise
-            raise click.ClickException(message) from exc
+            raise failure(ctx, message) from exc
+
+
+def failure(ctx: click.Context, message: str) -> click.ClickException:
+    """The error to exit with; under --json its JSON object goes to stdout first."""
+    if ctx.meta.get(JSON_FAILURES):
+        click.echo(json.dumps({"status": "failed", "error": message}))
+    return click.ClickException(message)
 
 
 # errno -> the fix for a path error (the message names the path and the cause)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from ingest.cli.options import json_option
 from ingest.config import CONFIG_NAME, PRESETS, load_config, to_toml, with_preset
 from ingest.errors import ConfigInvalid
 
@@ -24,7 +25,7 @@ from ingest.errors import ConfigInvalid
               help="Messages per chat, with --estimate-resources.")
 @click.option("--lake", type=click.Path(file_okay=False, path_type=Path),
               help="Lake whose measured figures to use (default: the config's).")
-@click.option("--json", "as_json", is_flag=True, help="The estimate as JSON.")
+@json_option("The estimate as JSON.")
 def config(config_path: Path | None, preset_name: str | None, show: bool,
            validate: bool, estimate: bool = False, max_chats: int | None = None,
            max_messages: int | None = None, lake: Path | None = None,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from ingest.cli.options import lake_option, resolve_lake
+from ingest.cli.options import json_option, lake_option, resolve_lake
 from ingest.config import load_config, with_overrides
 from ingest.diagnose import Check, run_checks
 
@@ -25,7 +25,7 @@ from ingest.diagnose import Check, run_checks
 @click.option("--profile", type=click.Choice(["lharries", "json"]),
               help="Kind of MCP server (default: the config's source.profile, "
               "lharries).")
-@click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
+@json_option("Print the checks as JSON.")
 def diagnostics(lake: Path | None, config_path: Path | None, source: str | None,
                 store: Path | None, profile: str | None, as_json: bool) -> None:
     """Check the MCP server (or the bridge store), its tools, its speed, and the lake.

@@ -11,7 +11,12 @@ from typing import Any
 import click
 
 from ingest.cli.options import (
-    interrupted, lake_option, lake_totals, plural, resolve_lake,
+    interrupted,
+    json_option,
+    lake_option,
+    lake_totals,
+    plural,
+    resolve_lake,
 )
 from ingest.cli.progress import extract_progress
 from ingest.config import Config, load_config, with_overrides
@@ -49,7 +54,7 @@ def extract_options(function):  # noqa: ANN001, ANN201 - a click decorator
         click.option("--timezone", help="Zone of the bridge's timestamps (IANA name)."),
         click.option("--include-status", is_flag=True,
                      help="Also pull the status@broadcast pseudo-chat."),
-        click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON."),
+        json_option("Print the summary as JSON."),
         click.option("-q", "--quiet", is_flag=True, help="No progress bar."),
         click.option("-v", "--verbose", is_flag=True, help="Debug logs on stderr."),
         click.option("--log-level",

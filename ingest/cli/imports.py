@@ -13,6 +13,7 @@ from rich.progress import Progress
 from ingest.cli import setup_logging
 from ingest.cli.options import (
     interrupted,
+    json_option,
     lake_option,
     lake_totals,
     plural,
@@ -52,7 +53,7 @@ def non_empty(ctx: click.Context, param: click.Parameter,
 @lake_option
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Config file (default ./walake.toml).")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per file.")
+@json_option("One JSON object per file.")
 @click.option("-v", "--verbose", is_flag=True, help="Log details on stderr.")
 def import_(paths: tuple[Path, ...], chat: str | None, chat_id: str | None,
             me: str | None, date_order: str | None, tz: str | None,

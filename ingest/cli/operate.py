@@ -11,7 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ingest.cli.options import existing_lake, lake_option, plural, resolve_lake
+from ingest.cli.options import (
+    existing_lake,
+    json_option,
+    lake_option,
+    plural,
+    resolve_lake,
+)
 from ingest.config import Config, load_config
 from ingest.logs import LEVELS, configure_logging
 from ingest.terminal import visible
@@ -27,7 +33,7 @@ def operate_options(function):  # noqa: ANN001, ANN201 - a click decorator
                      path_type=Path), help="Config file (default ./walake.toml)."),
         click.option("--log-level", type=click.Choice(LEVELS, case_sensitive=False),
                      help="Log level (default: the config's resources.log_level)."),
-        click.option("--json", "as_json", is_flag=True, help="Print the result as JSON."),
+        json_option("Print the result as JSON."),
     ]
     for decorator in reversed(decorators):
         function = decorator(function)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 import click
@@ -17,6 +18,23 @@ DEFAULT_LAKE = Path("lake")
 MAX_REPLY_HOURS = 10 * 365 * 24  # ten years: DuckDB's intervals stay in range
 MAX_MONITOR_MINUTES = 366 * 24 * 60  # a year
 MAX_INTERVAL_SECONDS = 86_400  # a day, as monitoring.check_interval_seconds allows
+
+
+JSON_FAILURES = "walake.json_failures"  # ctx.meta key: the command runs with --json
+
+
+def json_option(help: str) -> Callable[[Any], Any]:
+    """`--json`. A command run with it that fails also prints one JSON object on
+    stdout, `{"status": "failed", "error": ...}` (see `WalakeGroup`), so a script
+    reading stdout always gets JSON."""
+    return click.option("--json", "as_json", is_flag=True, help=help,
+                        callback=_note_json)
+
+
+def _note_json(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    if value:
+        ctx.meta[JSON_FAILURES] = True
+    return value
 
 
 class FiniteRange(click.FloatRange):
