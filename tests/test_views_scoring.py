@@ -19,6 +19,10 @@ CASES = [
     ("urgent asap immediately", 9.0, ["urgent"], ["asap", "immediately", "urgent"]),
     ("looking\nfor a designer", 2.0, ["services"], ["looking for"]),
     ("Looking \t\r\n  FOR a designer", 2.0, ["services"], ["looking for"]),
+    # a line break for the space is a key of its own; other white space is
+    # normalised by the second lookup
+    ("NEED\nHELP, looking\n\nfor", 4.0, ["services"], ["looking for", "need help"]),
+    ("we need\r\nhelping", 2.0, ["services"], ["need help"]),
     ("lookingfor work", 0.0, [], []),
     ("looking forward to it", 0.0, [], []),
     ("deals and selling", 2.0, ["products"], ["deal", "sell"]),
@@ -209,6 +213,7 @@ def test_words_next_to_forms_with_odd_letters(tmp_path: Path) -> None:
 SHARED_KEYWORDS = (
     "category,weight,keyword,forms\n"
     "products,1,deal,\nbusiness,2,deal,\nproducts,1,sell,deal\n"
+    "services,2,need help,\n"
 )
 SHARED_CASES = [
     ("a deal", 4.0, ["business", "products"], ["deal", "deal", "sell"]),
@@ -216,6 +221,9 @@ SHARED_CASES = [
     ("we sell", 1.0, ["products"], ["sell"]),
     ("Sell the DEAL, deal!", 4.0, ["business", "products"], ["deal", "deal", "sell"]),
     ("ideal", 0.0, [], []),
+    ("Need\nhelp? need \n help", 2.0, ["services"], ["need help"]),
+    ("deal, need\nhelps", 6.0, ["business", "products", "services"],
+     ["deal", "deal", "need help", "sell"]),
 ]
 
 
@@ -223,3 +231,26 @@ def test_forms_shared_by_keywords_count_for_each(tmp_path: Path) -> None:
     got = _scored(tmp_path, [case[0] for case in SHARED_CASES], SHARED_KEYWORDS,
                   "score, categories, keywords")
     assert got == [tuple(case[1:]) for case in SHARED_CASES]
+
+
+# Up to 10 categories, a message's categories are looked up by their bits; with
+# more there is no such table and scoring sorts them: the same lists either way.
+MANY_CATEGORIES = [f"c{n:02d}" for n in range(11)]
+CATEGORY_CASES = [
+    ("w10 w03 w10 w07", ["c03", "c07", "c10"]),
+    ("w05 w00", ["c00", "c05"]),
+    ("w04", ["c04"]),
+    ("nothing here", []),
+]
+
+
+@pytest.mark.parametrize("count", [10, 11])
+def test_categories_sorted_with_few_or_many_categories(
+    tmp_path: Path, count: int
+) -> None:
+    rows = "".join(f"{c},1,w{c[1:]},\n" for c in MANY_CATEGORIES[:count])
+    cases = [(text, [c for c in cats if int(c[1:]) < count])
+             for text, cats in CATEGORY_CASES]
+    got = _scored(tmp_path, [text for text, _ in cases],
+                  "category,weight,keyword,forms\n" + rows, "categories")
+    assert got == [(cats,) for _text, cats in cases]

@@ -30,10 +30,14 @@
 -- alone, as before.
 -- lookup.form_ids maps a found form (lower case, white space runs as one space) to
 -- its keyword ids; ids follow (keyword, category), so ids in ascending order give the
--- keywords sorted. Most sets have no form shared by two keywords (shared_forms is
--- false): then lookup.form_id maps each form to its one id, a number rather than a
--- list, which scoring looks up faster. lookup.names, .categories and .weights are
--- by id; lookup.category_names lists the categories, sorted.
+-- keywords sorted. A phrase is also a key with a line break for each space
+-- ("looking\nfor", as a chat writes it across lines): that word is found with one
+-- lookup, and only other white space needs the caller's second, normalising one.
+-- Most sets have no form shared by two keywords (shared_forms is false): then
+-- lookup.form_id maps each form to its one id, a number rather than a list, which
+-- scoring looks up faster. lookup.names, .categories, .weights and .category_bits
+-- are by id; lookup.category_names lists the categories, sorted, and
+-- lookup.category_sets the sorted categories of each set of category bits.
 create or replace view keyword_pattern as
 
 with distinct_forms as (
@@ -137,22 +141,85 @@ form_ids as (
         f.form,
         list_sort(list(k.keyword_id)) as keyword_ids,
         min(k.keyword_id) as keyword_id,
-        count(distinct k.keyword_id) > 1 as is_shared
+        count(distinct k.keyword_id) > 1 as is_shared,
+        bool_or(f.form = f.keyword) as is_keyword
     from keyword_forms as f
     inner join keyword_ids as k on f.category = k.category and f.keyword = k.keyword
     group by f.form
 ),
 
+-- Forms never hold a line break (keyword files are read with white space runs as
+-- one space), so no line-break key is also a form. A MAP lookup compares the keys
+-- in order (rank, then length): the keywords themselves first, the commonest words
+-- of a chat, then their other forms, then the line-break keys.
+lookup_keys as (
+    select
+        form as lookup_key,
+        keyword_ids,
+        keyword_id,
+        case when is_keyword then 0 else 1 end as rank
+    from form_ids
+    union all
+    select replace(form, ' ', chr(10)), keyword_ids, keyword_id, 2
+    from form_ids
+    where contains(form, ' ')
+),
+
+-- A set of at most 10 categories gives each category a bit (in name order) and lists
+-- every set of categories by its bits + 1: a message's categories are then one list
+-- index, not a sort. Larger sets get nulls, and scoring sorts instead.
+category_ranks as (
+    select
+        category,
+        row_number() over (order by category) as category_rank,
+        count(*) over () as category_count
+    from (select distinct category from keyword_ids)
+    qualify category_count <= 10
+),
+
+category_sets as (
+    select list(
+        list_filter(
+            r.names, lambda c, i: (m.category_mask >> (i - 1)::integer) & 1 = 1
+        )
+        order by m.category_mask
+    ) as sets
+    from (select list(category order by category) as names from category_ranks) as r
+    cross join range(0, 1 << (select count(*) from category_ranks)::integer)
+        as m (category_mask)
+    where exists (select 1 from category_ranks)
+),
+
 lookup as (
     select
-        (select map(list(form), list(keyword_ids)) from form_ids) as form_ids,
-        (select map(list(form), list(keyword_id)) from form_ids) as form_id,
+        (
+            select map(
+                list(lookup_key order by rank, length(lookup_key), lookup_key),
+                list(keyword_ids order by rank, length(lookup_key), lookup_key)
+            )
+            from lookup_keys
+        ) as form_ids,
+        (
+            select map(
+                list(lookup_key order by rank, length(lookup_key), lookup_key),
+                list(keyword_id order by rank, length(lookup_key), lookup_key)
+            )
+            from lookup_keys
+        ) as form_id,
         (select coalesce(bool_or(is_shared), false) from form_ids) as shared_forms,
         (select list(keyword order by keyword_id) from keyword_ids) as names,
         (select list(category order by keyword_id) from keyword_ids) as categories,
         (select list(weight order by keyword_id) from keyword_ids) as weights,
         (select list(distinct category order by category) from keyword_ids)
-            as category_names
+            as category_names,
+        (
+            select list(
+                1::bigint << (r.category_rank - 1)::integer order by k.keyword_id
+            )
+            from keyword_ids as k
+            inner join category_ranks as r on k.category = r.category
+        ) as category_bits,
+        (select sets from category_sets) as category_sets
 ),
 
 final as (
@@ -169,7 +236,9 @@ final as (
             names := any_value(l.names)::varchar[],
             categories := any_value(l.categories)::varchar[],
             weights := any_value(l.weights)::double[],
-            category_names := any_value(l.category_names)::varchar[]
+            category_names := any_value(l.category_names)::varchar[],
+            category_bits := any_value(l.category_bits)::bigint[],
+            category_sets := any_value(l.category_sets)::varchar[][]
         ) as lookup
     from pieces as p
     cross join separators as s

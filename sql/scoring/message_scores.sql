@@ -11,9 +11,10 @@
 -- the list steps that cost (sorting, keeping distinct values) run only on the rest.
 -- NOTE: in DuckDB a list step costs a few hundred instructions per row even on an
 -- empty list, and a CASE whose branches give different lists copies them, so there
--- are few steps and only the ids and the categories take such a CASE.
--- TODO(#3): the regex pass is about 40% of the scoring time (three RE2 searches per
--- message with one match, mostly per-call cost, not per byte); 50x needs it cheaper.
+-- are few steps and only the ids take such a CASE; the categories are one bit each
+-- and a message's sorted categories one list index (keyword_category_sets).
+-- TODO(#3): the regex pass is ~45% of scoring CPU (~150 ns of DFA scan per message
+-- plus ~150-200 ns per match); cheaper word finding is still needed for 50x.
 create or replace view message_scores as
 
 with message_rows as (
@@ -33,9 +34,11 @@ keyword_words as (
 ),
 
 -- A word's keyword id, or null if it is no form. White space inside a word comes
--- only from a phrase ("looking\nfor") and is made one space when the word as found
--- is no form. A set whose forms are shared by keywords (keyword_shared_forms, a
--- constant: DuckDB keeps just one branch) maps each word to a list of ids instead.
+-- only from a phrase: a line break for each space ("looking\nfor") is a key itself
+-- (see keyword_pattern); other white space is made one space when the word as
+-- found is no form (a MAP lookup scans its keys in order, so a miss costs the most).
+-- A set whose forms are shared by keywords (keyword_shared_forms, a constant:
+-- DuckDB keeps just one branch) maps each word to a list of ids instead.
 keyword_hits as (
     select
         *,
@@ -95,9 +98,16 @@ scored as (
                 keyword_ids, lambda i: getvariable('keyword_weights')[i]
             ))
         end as score_value,
-        list_transform(
-            keyword_ids, lambda i: getvariable('keyword_categories')[i]
-        ) as hit_categories
+        case len(keyword_ids)  -- one bit per category hit (see keyword_pattern)
+            when 0 then 0
+            when 1 then getvariable('keyword_category_bits')[keyword_ids[1]]
+            when 2 then getvariable('keyword_category_bits')[keyword_ids[1]]
+                | getvariable('keyword_category_bits')[keyword_ids[2]]
+            else list_aggregate(
+                list_select(getvariable('keyword_category_bits'), keyword_ids),
+                'bit_or'
+            )
+        end as category_mask
     from distinct_hits
 ),
 
@@ -113,12 +123,12 @@ final as (
         sent_at_local::timestamp as sent_at_local,  -- local wall time
         text::varchar as text,
         score_value::double as score,
-        case  -- distinct and sorted: the category names in order, if hit
-            when len(hit_categories) <= 1 then hit_categories
-            else [
-                c for c in getvariable('keyword_category_names')
-                if list_contains(hit_categories, c)
-            ]
+        case  -- distinct and sorted; a constant test: DuckDB keeps one branch
+            when getvariable('keyword_category_sets') is not null
+                then getvariable('keyword_category_sets')[category_mask + 1]
+            else list_sort(list_distinct(
+                list_select(getvariable('keyword_categories'), keyword_ids)
+            ))
         end::varchar[] as categories,
         list_transform(  -- ids ascending give the keywords sorted
             keyword_ids, lambda i: getvariable('keyword_names')[i]
