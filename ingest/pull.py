@@ -95,6 +95,8 @@ async def walk_chat(
         rows, raw, state.mark = await sweep(chat, cursor, held)
         if not rows.is_empty():
             state.count += len(rows)
+            if state.complete:  # history that came in below the chat's start
+                state.ranges[-1].lo = min(state.ranges[-1].lo, rows["second"].min())
             yield Chunk(chat, rows, raw, state.copy())
     elif recheck and held is not None and state.ranges:
         async for chunk in _walk_recheck(source, chat, state, held(chat.chat_id)):

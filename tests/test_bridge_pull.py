@@ -265,3 +265,30 @@ def test_the_paged_path_the_monitor_uses_sweeps_late_rows_too(store, tmp_path):
     assert bridge(store, lake, *ALL)["messages"] == 0  # and the fast path agrees
     texts = [r[0] for r in lake_rows(lake, "text")]
     assert texts.count("urgent: a late delivery") == 1
+
+
+def test_history_older_than_a_complete_chat_lands_once_on_both_paths(store, tmp_path):
+    """A history sync after pairing brings messages older than a chat's start."""
+    store = fresh_store(tmp_path, store)
+    lake, paged_lake = tmp_path / "lake", tmp_path / "paged"
+    options = ExtractOptions(max_chats=1000, max_messages=1_000_000)
+
+    def paged() -> int:
+        source = BridgeSource(store, ZoneInfo("Europe/London"), page_size=97)
+        with LakeWriter(paged_lake) as writer:
+            return asyncio.run(run_extract(writer, [source], options)).messages
+
+    bridge(store, lake, *ALL)
+    paged()
+    chat = sorted(store_counts(store))[0]
+    for n in range(3):  # one second holds three of them
+        insert_late(store, chat, 0, f"old news {n}", f"OLD{n}",
+                    stamp="2020-01-05 09:00:00+00:00")
+
+    assert bridge(store, lake, *ALL)["messages"] == 3
+    assert paged() == 3
+    insert_late(store, chat, 0, "older still", "OLD9", stamp="2019-12-31 23:59:59+00:00")
+    assert bridge(store, lake, *ALL)["messages"] == 1
+    assert paged() == 1
+    assert bridge(store, lake, *ALL)["messages"] == 0 and paged() == 0
+    assert lake_counts(lake) == store_counts(store) == lake_counts(paged_lake)

@@ -257,7 +257,8 @@ class BridgeSource:
     async def sweep_late(
         self, chat: Chat, cursor: ChatCursor, held: Callable[[str], set[str]]
     ) -> tuple[pl.DataFrame, list[dict], int]:
-        """Rows written since the cursor's `mark` into seconds it already covers.
+        """Rows written since the cursor's `mark` into seconds it already covers, or
+        below the start of a chat pulled complete.
 
         The late rows the monitor would otherwise never see (a delayed delivery, a
         history sync): each such second is read whole, so its ordinals hold, and
@@ -270,8 +271,10 @@ class BridgeSource:
         found = self.store.run(
             f"SELECT DISTINCT {SECOND_SQL} FROM messages m WHERE m.rowid > ? "
             "AND m.rowid <= ? AND m.chat_jid = ?", (cursor.mark, mark, chat.chat_id))
+        start = cursor.ranges[-1].lo if cursor.complete else None
         seconds = sorted({sec for (sec,) in found
-                          if any(r.lo <= sec < r.hi for r in cursor.ranges)})
+                          if any(r.lo <= sec < r.hi for r in cursor.ranges)
+                          or (start is not None and sec < start)})
         parts: list[pl.DataFrame] = [empty_page()]
         raws: list[dict] = []
         keys: set[str] | None = None

@@ -88,12 +88,17 @@ class Spine:
         found = self.store.run(NTH_SECOND_SQL, (chat, lo, hi, n))
         return found[0][0] if found else None
 
-    def late_seconds(self, chat: str, mark: int, ranges: list[Range]) -> list[str]:
-        """Seconds inside `ranges` (lo <= second < hi) holding rows above `mark`."""
+    def late_seconds(self, chat: str, mark: int, ranges: list[Range],
+                     below: str | None = None) -> list[str]:
+        """Seconds holding rows above `mark` inside `ranges` (lo <= second < hi),
+        or older than `below` (the start of a chat pulled complete)."""
         if not ranges:
             return []
         inside = " OR ".join("(sec >= ? AND sec < ?)" for _ in ranges)
         params = [chat, mark, *(b for r in ranges for b in (r.lo, r.hi))]
+        if below is not None:
+            inside += " OR sec < ?"
+            params.append(below)
         found = self.store.run(
             f"SELECT DISTINCT sec FROM temp.spine WHERE chat = ? AND r > ? "
             f"AND ({inside}) ORDER BY sec DESC", tuple(params),
@@ -187,8 +192,10 @@ class ChatReader:
         start, above, hi, exhausted = next(plans)
         return exhausted, self.spine.read(chat.chat_id, start, above, hi)
 
-    def late_pieces(self, chat: Chat, seconds: list[str], held: HeldKeys) -> Iterator[Piece]:
-        """Each late second read whole (so ordinals hold), minus the keys held."""
+    def late_pieces(self, chat: Chat, seconds: list[str], held: HeldKeys
+                    ) -> Iterator[tuple[str, Piece]]:
+        """(second, rows) of each late second read whole (so ordinals hold), minus
+        the keys held."""
         keys: set[str] | None = None
         for second in seconds:
             raw = self.spine.read(chat.chat_id, second, "", second + TOP)
@@ -198,7 +205,7 @@ class ChatReader:
                 continue
             keys = held(chat.chat_id) if keys is None else keys
             fresh = frame.filter(~pl.col("message_key").is_in(list(keys)))
-            yield Piece(fresh.drop("second"), raw, None, [], None, False)
+            yield second, Piece(fresh.drop("second"), raw, None, [], None, False)
 
     def _plans(self, jid: str, floor: str, hi: str, want: int | None):
         """(start, above, hi, exhausted) of each window, newest first; at least one."""
@@ -296,13 +303,18 @@ def walk_store_chat(
 
 
 def _sweep_late(reader: ChatReader, chat: Chat, state: ChatCursor, held: HeldKeys):
-    """Rows written since the last pull into seconds the cursor already covers.
+    """Rows written since the last pull into seconds the cursor already covers, and
+    below the start of a chat pulled complete (a history sync brings older ones).
 
-    The cursor's ranges do not move: those seconds stay covered, now completely.
+    Covered seconds stay covered, now completely; a complete chat's oldest range
+    reaches down to the oldest such second.
     """
     assert state.mark is not None
-    seconds = reader.spine.late_seconds(chat.chat_id, state.mark, state.ranges)
-    for piece in reader.late_pieces(chat, seconds, held):
+    start = state.ranges[-1].lo if state.complete and state.ranges else None
+    seconds = reader.spine.late_seconds(chat.chat_id, state.mark, state.ranges, start)
+    for second, piece in reader.late_pieces(chat, seconds, held):
+        if start is not None and second < state.ranges[-1].lo:
+            state.ranges[-1].lo = second
         state.count += piece.fresh.height
         yield StoreChunk(chat, piece.fresh, piece.raw, state.copy())
 
