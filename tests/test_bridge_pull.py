@@ -292,3 +292,21 @@ def test_history_older_than_a_complete_chat_lands_once_on_both_paths(store, tmp_
     assert paged() == 1
     assert bridge(store, lake, *ALL)["messages"] == 0 and paged() == 0
     assert lake_counts(lake) == store_counts(store) == lake_counts(paged_lake)
+
+
+def test_a_timestamp_that_is_no_time_is_left_out_with_a_warning(store, tmp_path):
+    store = fresh_store(tmp_path, store)
+    lake = tmp_path / "lake"
+    chat = sorted(store_counts(store))[0]
+    for mid, stamp in (("BAD1", "garbage"), ("BAD2", "1740823200"),
+                       ("BAD3", "2025-13-45 99:99:99+01:00")):
+        insert_late(store, chat, 0, "unreadable time", mid, stamp=stamp)
+    done = walake("extract", "--source", "bridge", "--store", str(store), "--lake",
+                  str(lake), *ZONE, *ALL, check=False)
+
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert f"chat {chat}: 3 message(s)" in done.stderr and "left out" in done.stderr
+    expected = store_counts(store)
+    expected[chat] -= 3
+    assert lake_counts(lake) == expected

@@ -9,6 +9,7 @@ offset dropped, NFC text, ordinal among identical rows of that second).
 from __future__ import annotations
 
 import io
+import logging
 from zoneinfo import ZoneInfo
 
 import polars as pl
@@ -33,6 +34,7 @@ STORE_SCHEMA = {
     "file_length": pl.Int64(),
 }
 LOCAL_FORMAT = "%Y-%m-%d %H:%M:%S"
+log = logging.getLogger(__name__)
 
 
 def parse_store_rows(lines: bytes) -> pl.DataFrame:
@@ -50,6 +52,28 @@ def typed_rows(
     `names` maps JIDs to chat names, for the sender display name the way lharries
     shows it (a name when the sender's JID is a known chat, else the raw sender).
     """
+    try:
+        return _typed_rows(store, chat, names, tz)
+    except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError):
+        # A timestamp that is no time (not written by the bridge): leave it out
+        return _typed_rows(_readable_times(store, chat), chat, names, tz)
+
+
+def _readable_times(store: pl.DataFrame, chat: Chat) -> pl.DataFrame:
+    """The rows whose timestamp reads as a time; the others are left out, warned."""
+    seconds = store["timestamp"].str.slice(0, 19).str.replace("T", " ", literal=True)
+    readable = seconds.str.strptime(pl.Datetime("us"), LOCAL_FORMAT, strict=False)
+    bad = store.filter(readable.is_null())
+    log.warning(
+        "chat %s: %d message(s) in the store have a timestamp that is not a time "
+        "(e.g. message id %s: %r) and were left out; correct them in the store to "
+        "pull them", chat.chat_id, bad.height, bad["id"][0], bad["timestamp"][0])
+    return store.filter(readable.is_not_null())
+
+
+def _typed_rows(
+    store: pl.DataFrame, chat: Chat, names: dict[str, str], tz: ZoneInfo
+) -> pl.DataFrame:
     ts = pl.col("timestamp")
     # The bridge's layout is fixed ("2025-03-30 02:00:05+01:00"): slice it; anything
     # else ("Z", no offset, fractions) goes through the slower general parse
