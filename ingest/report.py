@@ -50,9 +50,18 @@ class ChatNotFound(IngestError):
 class ChatAmbiguous(IngestError):
     def __init__(self, chat: str, matches: list[tuple[str, str | None]]) -> None:
         shown = ", ".join(f"{cid} ({name})" for cid, name in matches[:5])
+        more = f" and {len(matches) - 5} more" if len(matches) > 5 else ""
         super().__init__(
-            f"\"{chat}\" matches {len(matches)} chats: {shown}. Pass the chat id "
-            "instead (the first value of each pair)."
+            f"\"{chat}\" matches {len(matches)} chats: {shown}{more}. Pass the chat "
+            "id instead (the first value of each pair)."
+        )
+
+
+class ChatNameEmpty(IngestError):
+    def __init__(self) -> None:
+        super().__init__(
+            "The chat to export is empty: give its id or (part of) its name. List the "
+            "chats with: walake sql \"select chat_id, chat_name from chats\""
         )
 
 
@@ -77,11 +86,22 @@ class QueryNotRead(IngestError):
 
     def __init__(self, query: str, kind: str) -> None:
         super().__init__(
-            f"walake sql runs queries that read (select, describe, explain); this one "
-            f"is a {kind} statement, refused so nothing can write into the lake.\n"
+            f"walake sql runs queries that read (select, describe, explain, pragma); "
+            f"this one holds a statement of type {kind}, refused so nothing can write "
+            "into the lake.\n"
             f"  query: {query[:200]}\nWrite results with --format csv|json|parquet "
             "--out FILE, or use the DuckDB CLI: duckdb -cmd \"$(walake sql "
             "--setup-script)\"."
+        )
+
+
+class QueryNotOne(IngestError):
+    """Only the last of several statements would print: one at a time."""
+
+    def __init__(self, query: str, count: int) -> None:
+        super().__init__(
+            f"walake sql runs one query at a time; this holds {count} statements "
+            f"(separated by ';').\n  query: {query[:200]}\nRun each on its own."
         )
 
 
@@ -97,6 +117,8 @@ def check_reads_only(query: str) -> None:
     for statement in statements:
         if statement.type.name not in READ_STATEMENTS:
             raise QueryNotRead(query, statement.type.name)
+    if len(statements) > 1:
+        raise QueryNotOne(query, len(statements))
 
 
 def check_lake(lake: Path) -> Path:
@@ -285,6 +307,8 @@ order by s.sent_at, s.message_key
 
 def find_chat(con: duckdb.DuckDBPyConnection, chat: str) -> str:
     """The chat id for `chat`: an id, else a name (exact, then unique substring)."""
+    if not chat.strip():
+        raise ChatNameEmpty()
     rows = con.sql(
         "select chat_id, chat_name from chats where chat_id = $c", params={"c": chat}
     ).fetchall()

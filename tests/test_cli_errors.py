@@ -293,14 +293,15 @@ def test_built_in_server_refuses_a_non_store(not_a_store: tuple[Path, str],
 
 @pytest.mark.parametrize(("option", "value"), [
     ("--chats", "-1"), ("--messages-per-chat", "0"), ("--max-chats", "0"),
-    ("--batch-size", "-3"), ("--concurrency", "0"),
+    ("--batch-size", "-3"), ("--concurrency", "0"), ("--concurrency", "50"),
 ])
 def test_counts_must_be_positive(option: str, value: str, tmp_path: Path) -> None:
     result = invoke("demo", option, value, "--lake", str(tmp_path / "l"),
                     "--store", str(tmp_path / "s.db"))
+    allowed = "1<=x<=16" if option == "--concurrency" else "x>=1"
     assert result.exit_code == 2
-    assert f"Error: Invalid value for '{option}': {value} is not in the range x>=1." \
-        in result.output
+    assert f"Error: Invalid value for '{option}': {value} is not in the range " \
+        f"{allowed}." in result.output
     assert not (tmp_path / "s.db").exists()
 
 

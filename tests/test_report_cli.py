@@ -164,6 +164,7 @@ def test_export_chat_csv_and_parquet(lake: Path, tmp_path: Path) -> None:
     ("founders", None),  # exact name wins over "Founders club"
     ("found", "matches 2 chats"),
     ("nobody", 'No chat matches "nobody"'),
+    (" ", "The chat to export is empty"),
 ])
 def test_export_chat_lookup(lake: Path, chat: str, message: str | None) -> None:
     result = CliRunner().invoke(cli, ["export-chat", chat, "--lake", str(lake)])
@@ -263,3 +264,11 @@ def test_output_files_are_private(lake: Path, tmp_path: Path) -> None:
     assert {p.name: mode(p) for p in written} == {p.name: 0o600 for p in written}
     assert "message_key" in existing.read_text()  # rewritten, not appended
     assert mode(tmp_path / "rcsv") & 0o077 == 0  # the folder the report made
+
+
+def test_sql_runs_one_statement_at_a_time(lake: Path) -> None:
+    """Only the last result would print: several statements are refused."""
+    result = CliRunner().invoke(cli, ["sql", "select 1; select 2", "--lake", str(lake)])
+    assert result.exit_code == 1
+    assert "one query at a time; this holds 2 statements" in result.output
+    assert run("sql", "select 1 as a;", "--lake", str(lake)).exit_code == 0

@@ -41,7 +41,7 @@ def extract_options(function):  # noqa: ANN001, ANN201 - a click decorator
                      help="Messages per chat to reach back in history, newest first."),
         click.option("--batch-size", type=click.IntRange(min=1),
                      help="Chats per lake batch."),
-        click.option("--concurrency", type=click.IntRange(min=1),
+        click.option("--concurrency", type=click.IntRange(1, 16),
                      help="Server processes pulling different chats at once."),
         click.option("--resume", is_flag=True,
                      help="Continue the last extract with its limits."),
@@ -106,6 +106,9 @@ def run(lake: Path, config: Config, flags: dict[str, Any], store: Path | None,
             recheck=flags.get("recheck", False),
         )
         if config.source.kind == "bridge":
+            if options.recheck:
+                click.echo("Note: --recheck is for MCP servers; the bridge source "
+                           "finds late rows by itself, on every run.", err=True)
             # The store is read directly; server concurrency and pacing do not apply
             # The zone recorded for the bridge's rows, unless asked (see lake_zone)
             tz = lake_zone(writer.manifest, "bridge", config.source.timezone)

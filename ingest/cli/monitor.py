@@ -64,7 +64,8 @@ def monitor_options(function):  # noqa: ANN001, ANN201 - a click decorator
                      help="Chats to watch, most recent first."),
         click.option("--max-messages", type=int, help="History to pull for a chat "
                      "the lake has not seen yet (it does not raise alerts)."),
-        click.option("--concurrency", type=int, help="Server processes."),
+        click.option("--concurrency", type=click.IntRange(1, 16),
+                     help="Server processes."),
         click.option("--profile", type=click.Choice(["lharries", "json"]),
                      help="Kind of MCP server (default lharries)."),
         click.option("--timezone", help="Zone of the bridge's timestamps (IANA name)."),
