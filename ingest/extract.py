@@ -65,6 +65,7 @@ class ExtractSummary:
     chats_selected: int = 0
     chats_done: int = 0
     messages: int = 0
+    new_messages: int = 0  # of `messages`, those the lake held for no source before
     batches: int = 0
     raw_bytes: int = 0
     parquet_bytes: int = 0
@@ -328,6 +329,7 @@ async def _land(writer, pending, summary, on_progress, extra=None):  # noqa: ANN
     if info is None:
         return
     summary.messages += info.rows
+    summary.new_messages += info.new_rows
     summary.batches += 1
     summary.raw_bytes += info.raw_bytes
     summary.parquet_bytes += info.parquet_bytes

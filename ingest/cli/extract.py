@@ -142,8 +142,14 @@ def report(summary: ExtractSummary, lake: Path, as_json: bool) -> None:
         return
     failed = (f", {plural(len(summary.failed_chats), 'chat')} failed"
               if summary.failed_chats else "")
+    pulled = plural(summary.messages, 'new message')
+    if summary.new_messages < summary.messages:
+        # Rows of messages the lake holds from another source or profile: landed
+        # as received, shown once by the views
+        pulled = (f"{plural(summary.messages, 'message')} pulled, "
+                  f"{summary.new_messages:,} of them new to the lake,")
     click.echo(
-        f"{plural(summary.messages, 'new message')} from {summary.chats_done:,} of "
+        f"{pulled} from {summary.chats_done:,} of "
         f"{plural(summary.chats_selected, 'chat')} in "
         f"{plural(summary.batches, 'batch', 'batches')} "
         f"({summary.seconds:.1f} s{_rate(summary)}){failed} -> {lake}"

@@ -47,11 +47,18 @@ class KeyHashes:
         keys = frame["message_key"]
         if keys.null_count() or keys.n_unique() < len(keys):
             return False
+        return self.held_count(frame) == 0
+
+    def held_count(self, frame: pl.DataFrame) -> int | None:
+        """How many rows of `frame` have a key the lake holds for their chat (None:
+        a file could not be read, so it cannot be told)."""
+        total = 0
         for chat_id, hashes in self._hashes(frame).items():
             held = self._held(chat_id)
-            if held is None or _any_in(hashes, held):
-                return False
-        return True
+            if held is None:
+                return None
+            total += _count_in(hashes, held)
+        return total
 
     def note(self, frame: pl.DataFrame) -> None:
         """Add a landed batch's keys to the chats held in memory (the others read
@@ -110,14 +117,15 @@ class KeyHashes:
         return list(files)
 
 
-def _any_in(hashes: pl.Series, chunks: list[pl.Series]) -> bool:
+def _count_in(hashes: pl.Series, chunks: list[pl.Series]) -> int:
+    """How many of `hashes` are in any of the sorted `chunks`."""
+    found = pl.Series([False] * len(hashes))
     for chunk in chunks:
         if chunk.is_empty() or hashes.is_empty():
             continue
         at = chunk.search_sorted(hashes, side="left").clip(upper_bound=len(chunk) - 1)
-        if (chunk.gather(at) == hashes).any():
-            return True
-    return False
+        found = found | (chunk.gather(at) == hashes)
+    return int(found.sum())
 
 
 def _add_chunk(chunks: list[pl.Series], hashes: pl.Series) -> None:

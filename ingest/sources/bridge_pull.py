@@ -499,6 +499,7 @@ class Committer:
             return
         s = self.summary
         s.messages += info.rows
+        s.new_messages += info.new_rows
         s.batches += 1
         s.raw_bytes += info.raw_bytes
         s.parquet_bytes += info.parquet_bytes
