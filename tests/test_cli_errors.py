@@ -543,3 +543,26 @@ def test_a_failure_under_json_still_prints_one_json_object(tmp_path: Path,
     assert afile.name in failed["error"]
     assert "Error: " in result.stderr
     no_traceback(result)
+
+
+@pytest.mark.parametrize("command", [["monitor", "--duration", "0.05"],
+                                     ["extract"], ["extract", "--store"]])
+def test_a_refused_command_leaves_a_folder_that_is_no_lake_as_it_was(
+        tmp_path: Path, store: Path, command: list[str]) -> None:
+    """No server configured, or a folder holding the user's own messages/."""
+    if command[-1] == "--store":
+        command = [*command, str(store)]
+    folder = tmp_path / "mine"
+    (folder / "messages").mkdir(parents=True)
+    (folder / "messages" / "note.txt").write_text("my notes\n")
+    folder.chmod(0o755)
+    before = sorted(p.relative_to(folder) for p in folder.rglob("*"))
+    config = tmp_path / "walake.toml"
+    config.write_text("[source]\nprofile = \"lharries\"\n")
+
+    result = invoke(*command, "--lake", str(folder), "--config", str(config))
+
+    assert result.exit_code == 1, result.output
+    assert sorted(p.relative_to(folder) for p in folder.rglob("*")) == before
+    assert folder.stat().st_mode & 0o777 == 0o755
+    no_traceback(result)

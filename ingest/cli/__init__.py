@@ -97,11 +97,12 @@ def setup_logging(
     verbose: bool, level: str | None = None, lake: Path | None = None
 ) -> None:
     """Logs to stderr and, for a command that writes `lake`, to its log file once
-    the lake exists (a command refused at the start leaves no folder behind)."""
+    it is a lake (a command refused at the start leaves a folder as it was)."""
     from ingest.logs import configure_logging
 
     chosen = "DEBUG" if verbose else (level or "WARNING")
-    configure_logging(chosen, lake if lake is not None and lake.is_dir() else None)
+    is_lake = lake is not None and (lake / "manifest.json").is_file()
+    configure_logging(chosen, lake if is_lake else None)
 
 
 def main() -> None:

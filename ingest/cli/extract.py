@@ -24,7 +24,7 @@ from ingest.extract import ExtractOptions, ExtractSummary, last_run, run_extract
 from ingest.lake.writer import LakeWriter
 from ingest.sources.bridge_pull import pull_store
 from ingest.sources.factory import (
-    bridge_store_path, lake_zone, make_bridge_store, make_mcp_sources,
+    check_source, lake_zone, make_bridge_store, make_mcp_sources,
 )
 from ingest.sources.mcp_client import open_errlog
 
@@ -90,7 +90,7 @@ def effective_config(config: Config, flags: dict[str, Any], previous: dict | Non
 def run(lake: Path, config: Config, flags: dict[str, Any], store: Path | None,
         show_progress: bool) -> ExtractSummary:
     """Open the lake, build the sources and run the extract to the end."""
-    _check_source(effective_config(config, flags, None), store)  # before the lake
+    check_source(effective_config(config, flags, None), store)  # before the lake
     with LakeWriter(lake) as writer:
         config = effective_config(config, flags, last_run(writer))
         ex = config.extraction
@@ -127,13 +127,6 @@ def run(lake: Path, config: Config, flags: dict[str, Any], store: Path | None,
 def _rate(summary: ExtractSummary) -> str:
     """The rate, where there were enough messages for one to mean something."""
     return f", {summary.rate:,.0f} msg/s" if summary.messages >= 100 else ""
-
-
-def _check_source(config: Config, store: Path | None) -> None:
-    """What can be refused before a lake folder is made: flags and config that do
-    not hold, a bridge store that is missing or not one."""
-    if config.source.kind == "bridge":
-        bridge_store_path(config, store)
 
 
 def report(summary: ExtractSummary, lake: Path, as_json: bool) -> None:

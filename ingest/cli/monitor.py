@@ -245,6 +245,7 @@ def monitor(lake: Path | None, config_path: Path | None, store: Path | None,
     """
     from ingest.cli import setup_logging
     from ingest.lake.writer import LakeWriter
+    from ingest.sources.factory import check_source
     from ingest.views import keyword_files, read_keywords
 
     config, _ = load_config(config_path)
@@ -255,6 +256,7 @@ def monitor(lake: Path | None, config_path: Path | None, store: Path | None,
     options = build_options(config, flags, local)
     display = Display(as_json, quiet)
     read_keywords(keyword_files(lake))  # a bad keyword file stops it before any tick
+    check_source(config, store)  # before the lake folder is touched
     with ExitStack() as stack:
         writer = stack.enter_context(LakeWriter(lake))
         sources = make_sources(config, store, stack, lake, writer.manifest)

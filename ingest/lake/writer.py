@@ -210,6 +210,8 @@ class LakeWriter:
         return writer
 
     def __enter__(self) -> LakeWriter:
+        if self.lake.is_dir() and not (self.lake / "manifest.json").exists():
+            Manifest.load(self.lake)  # a folder it refuses is left as it was found
         ensure_private_dir(self.lake)
         make_new_lake_private(self.lake)
         warn_if_not_private(self.lake)

@@ -135,6 +135,15 @@ def make_mcp_sources(
     return [McpSource(command, profile, tz, policy, errlog) for _ in range(count)]
 
 
+def check_source(config: Config, store: Path | None) -> None:
+    """Refuse what can be refused before a lake folder is touched: a bridge store
+    that is missing or not one, an MCP server that is not configured."""
+    if config.source.kind == "bridge":
+        bridge_store_path(config, store)
+    else:
+        server_command(config, store)
+
+
 def bridge_store_path(config: Config, store: Path | None) -> Path:
     """The store to read: --store, else source.store from the config; it must be a
     bridge store (SQLite with chats and messages tables)."""
