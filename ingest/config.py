@@ -21,9 +21,10 @@ PresetName = Literal["light", "standard", "heavy", "enterprise"]
 
 
 class Section(BaseModel):
-    # allow_inf_nan: every number in walake.toml must be finite (inf, nan refused)
+    # allow_inf_nan: every number in walake.toml must be finite (inf, nan refused);
+    # strict: a value of the wrong type is refused, not coerced (`true` is no count)
     model_config = ConfigDict(extra="forbid", validate_assignment=True,
-                              allow_inf_nan=False)
+                              allow_inf_nan=False, strict=True)
 
 
 class Extraction(Section):

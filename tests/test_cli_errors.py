@@ -566,3 +566,11 @@ def test_a_refused_command_leaves_a_folder_that_is_no_lake_as_it_was(
     assert sorted(p.relative_to(folder) for p in folder.rglob("*")) == before
     assert folder.stat().st_mode & 0o777 == 0o755
     no_traceback(result)
+
+
+def test_a_config_value_of_the_wrong_type_is_refused_not_coerced(tmp_path: Path) -> None:
+    config = tmp_path / "walake.toml"
+    config.write_text("[extraction]\nmax_chats = true\n")
+    result = invoke("config", "--validate", "--config", str(config))
+    assert result.exit_code == 1
+    assert "extraction.max_chats = True: Input should be a valid integer" in result.output
