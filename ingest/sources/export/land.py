@@ -150,7 +150,9 @@ def _finish_import(
     summary: ImportSummary,
     pending: PendingBatch | None,
 ) -> None:
-    """Record the import with the last batch, so an interrupted import is not done."""
+    """Record the import with the last batch, so an interrupted import is not done
+    (alone, when no batch is left: the fast path commits a batch before it knows
+    whether the later ones hold new rows)."""
     imports = writer.manifest.data.setdefault("imports", {})
     imports[source.sha256] = _import_record(parsed, source, target, summary)
     try:

@@ -23,8 +23,10 @@ from queue import SimpleQueue
 
 import msgspec
 import polars as pl
+import pyarrow as pa
+import zstandard
 
-from ingest.lake.writer import LakeWriter, PendingBatch, encode_raw
+from ingest.lake.writer import LakeWriter, PendingBatch
 from ingest.schema import SOURCE_COLUMNS
 from ingest.sources.export import land
 from ingest.sources.export.archive import ExportFile
@@ -49,15 +51,18 @@ from ingest.sources.export.rows import (
     lake_text_expr,
 )
 
-# Batches built ahead of the one being committed (each holds its rows and raw
-# block): two keep both helper threads busy
-AHEAD = 2
+# zstd level of the raw records, as `writer.encode_raw` packs them
+RAW_LEVEL = 1
+# Batches started besides the one the commit waits for (each holds its rows and
+# raw block): with three, both helper threads stay busy while a batch is
+# committed (two were ~3% slower on the bench, for ~20 MB less peak memory)
+AHEAD = 3
 # TODO(#5): issue #5 asks for 3x whatstk end to end (~2.2 s for the bench's 1M
-# messages, whatstk ~6.7 s); on two free cores this lands in ~2.6 s (2.5x), and
-# with one core taken by other work it is bound by its ~4.2 CPU-s (1.6x): parse
-# ~1.2, Parquet writing ~0.8 (zstd level 3 in the shared writer; level 1 saves
-# ~0.16), raw JSON + zstd ~0.6, blake2b keys ~0.4, key texts and lake columns
-# ~0.45, new-keys check ~0.25.
+# messages, whatstk ~6.6 s); on two free cores this lands in ~2.2-2.3 s, and with
+# one core taken by other work it is bound by its ~3.7 CPU-s (~1.7x): parse ~1.05,
+# raw JSON + zstd ~0.5, Parquet writing ~0.5 (zstd level 1 in the shared writer),
+# blake2b keys ~0.4 (a Python loop), key texts and lake columns ~0.4, new-keys
+# check ~0.23 (lake/new_keys.py).
 Built = tuple[pl.DataFrame, list[dict] | bytes] | None
 
 
@@ -123,16 +128,20 @@ class _Landing:
         pending: PendingBatch | None = None
         with _Background(self.stream.slices()) as slices, \
                 ThreadPoolExecutor(2, thread_name_prefix="walake-batch") as pool:
-            for start, built, is_group in self._built(slices, pool):
-                if built is None:
-                    continue
+            for start, future, is_group in self._built(slices, pool):
+                # Another batch comes, so the one before it is not the last (which
+                # carries the import record): it is committed while this one is
+                # still being built
                 if pending is not None:
                     _commit(self.writer, pending, summary)
-                frame, raw = built
-                frame = frame.with_columns(pl.lit(is_group).alias("is_group"))
-                pending = _batch_fast(self.stream, source, target, is_group, frame,
-                                      raw, first=not summary.new)
-                summary.new += frame.height
+                    pending = None
+                built = future.result()
+                if built is not None:
+                    frame, raw = built
+                    frame = frame.with_columns(pl.lit(is_group).alias("is_group"))
+                    pending = _batch_fast(self.stream, source, target, is_group,
+                                          frame, raw, first=not summary.new)
+                    summary.new += frame.height
                 if on_progress:
                     on_progress(min(start + land.BATCH_ROWS, total), total)
         parsed = self.stream.finish()
@@ -144,9 +153,9 @@ class _Landing:
 
     def _built(
         self, slices: _Background, pool: ThreadPoolExecutor
-    ) -> Iterator[tuple[int, Built, bool]]:
-        """(start, built batch, is_group) in file order, with up to AHEAD batches
-        being built; a batch is handed out once is_group is known."""
+    ) -> Iterator[tuple[int, Future[Built], bool]]:
+        """(start, the batch being built, is_group) in file order, with up to AHEAD
+        more batches being built; a batch is handed out once is_group is known."""
         size = land.BATCH_ROWS
         cut = _Cut(size)
         ready: deque[tuple[int, pl.DataFrame]] = deque()
@@ -164,14 +173,15 @@ class _Landing:
                 ready.extend(cut.add(frame))
                 self.group.add(frame)
 
-        def fill() -> None:
-            """Start batches; wait for the parse only when no batch is under way."""
+        def fill(wait: bool = True) -> None:
+            """Start batches; wait for the parse only when no batch is under way
+            and `wait` is true."""
             while len(ahead) < AHEAD:
                 if ready:
                     start, chunk = ready.popleft()
                     ahead.append((start, pool.submit(self._build, start // size,
                                                      chunk)))
-                elif parsing and (not ahead or slices.waiting()):
+                elif parsing and ((wait and not ahead) or slices.waiting()):
                     pull()
                 else:
                     return
@@ -186,7 +196,9 @@ class _Landing:
                 while self.group.is_group is None:
                     pull()
                 start, future = ahead.popleft()
-                yield start, future.result(), self.group.is_group
+                # Later batches start now, not once this one is committed
+                fill(wait=False)
+                yield start, future, self.group.is_group
         finally:
             for _, future in ahead:
                 future.cancel()  # the pool then waits for those already running
@@ -214,11 +226,12 @@ class _Landing:
             frame = frame.filter(fresh)
         if frame.is_empty():
             return None
-        raw = _raw_fast(self.stream, self.source, self.target, chunk, ordinals,
-                        fresh, self.blocking)
         if self.blocking:  # dicts, for the blocklist to read
-            return frame, raw
-        return frame, encode_raw(raw)  # here, not in the commit that waits for it
+            return frame, _raw_fast(self.stream, self.source, self.target, chunk,
+                                    ordinals, fresh)
+        # Encoded here, not in the commit that waits for it
+        return frame, _raw_block(self.stream, self.source, self.target, chunk,
+                                 ordinals, fresh)
 
 
 def _key_inputs(messages: pl.DataFrame) -> pl.DataFrame:
@@ -364,14 +377,10 @@ def _raw_fast(
     chunk: pl.DataFrame,
     ordinals: pl.Series,
     fresh: pl.Series | None,
-    as_dicts: bool = False,
-) -> list[bytes | dict]:
+) -> list[dict]:
     """The raw records of a chunk's fresh messages (the file lines of each one, and
-    its key's ordinal when not 0, as `land._batch` writes them).
-
-    One pre-encoded block of JSON lines, built in Polars; dict records (as the
-    reference path gives) when the lake has a blocklist, whose filter reads dicts.
-    """
+    its key's ordinal when not 0, as `land._batch` writes them), as dicts: the
+    blocklist's filter reads those (`_raw_block` is the same records, encoded)."""
     # A chunk's messages hold consecutive lines of the file (mid: their message)
     span = parsed.line_frame.slice(chunk["line"][0] - 1,
                                    int(chunk["line_count"].sum()))
@@ -380,24 +389,70 @@ def _raw_fast(
                             "ordinal": ordinals})
     if fresh is not None:
         records = records.filter(fresh)
-    if as_dicts:
-        dicts = records.select(pl.lit(target.chat_id).alias("chat_id"),
-                               pl.lit(source.sha256).alias("sha256"),
-                               "line", "lines", "ordinal").to_dicts()
-        for record in dicts:
-            if not record["ordinal"]:
-                del record["ordinal"]
-        return dicts
+    dicts = records.select(pl.lit(target.chat_id).alias("chat_id"),
+                           pl.lit(source.sha256).alias("sha256"),
+                           "line", "lines", "ordinal").to_dicts()
+    for record in dicts:
+        if not record["ordinal"]:
+            del record["ordinal"]
+    return dicts
+
+
+def _raw_block(
+    parsed: FastParsed | FastStart | _Finished,
+    source: ExportFile,
+    target: ChatTarget,
+    chunk: pl.DataFrame,
+    ordinals: pl.Series,
+    fresh: pl.Series | None,
+) -> bytes:
+    """`_raw_fast`'s records as `encode_raw` writes them: zstd JSON lines.
+
+    Built in Polars line by line of the file, with no grouping into messages: a
+    message's record is its first line's piece (the record's start, through
+    `"lines":[`), then one piece per line (its JSON string, after a comma from
+    the second on), the last ending the record. b"" when no message is fresh.
+    """
+    span = parsed.line_frame.slice(chunk["line"][0] - 1,
+                                   int(chunk["line_count"].sum()))
+    at = (span["mid"] - span["mid"][0]).cast(pl.Int64)  # the chunk row of a line
+    lines = pl.DataFrame({"text": span["line"], "at": at})
+    if fresh is not None:
+        lines = lines.filter(fresh.gather(at))
+    if lines.is_empty():
+        return b""
     head = ('{"chat_id":' + msgspec.json.encode(target.chat_id).decode()
-            + ',"sha256":' + msgspec.json.encode(source.sha256).decode() + ",")
+            + ',"sha256":' + msgspec.json.encode(source.sha256).decode()
+            + ',"line":')
     ordinal = pl.col("ordinal")
-    json = records.select(pl.concat_str(
-        pl.lit(head),
-        pl.struct("line", "lines").struct.json_encode().str.slice(1).str.head(-1),
-        pl.when(ordinal > 0).then(pl.lit(',"ordinal":') + ordinal.cast(pl.String))
+    ends = pl.DataFrame({"line": chunk["line"], "ordinal": ordinals}).select(
+        (head + pl.col("line").cast(pl.String) + ',"lines":[').alias("opens"),
+        pl.when(ordinal > 0)
+        .then('],"ordinal":' + ordinal.cast(pl.String) + "}\n")
+        .otherwise(pl.lit("]}\n")).alias("closes"),
+    )
+    row = pl.col("at")
+    pieces = lines.select(pl.concat_str(
+        pl.when(row.is_first_distinct()).then(pl.lit(ends["opens"]).gather(row))
+        .otherwise(pl.lit(",")),
+        # {"text":"..."} less its first 8 and last characters
+        pl.struct("text").struct.json_encode().str.slice(8).str.head(-1),
+        pl.when(row.is_last_distinct()).then(pl.lit(ends["closes"]).gather(row))
         .otherwise(pl.lit("")),
-        pl.lit("}\n"),
     )).to_series()
-    # One block of lines (json ends each with a line end)
-    block = json.str.join("").cast(pl.Binary).item() if len(json) else b""
-    return [block] if block else []
+    return _zstd_joined(pieces)
+
+
+def _zstd_joined(pieces: pl.Series) -> bytes:
+    """zstd (one frame, `encode_raw`'s level) of the strings of `pieces` joined,
+    read from the one buffer an Arrow string array keeps them in (no join)."""
+    assert not pieces.null_count(), "a null piece would drop its record silently"
+    array = pieces.to_arrow()
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if array.type != pa.large_string():
+        array = array.cast(pa.large_string())
+    offsets = memoryview(array.buffers()[1]).cast("q")
+    start, end = offsets[array.offset], offsets[array.offset + len(array)]
+    values = memoryview(array.buffers()[2])[start:end]
+    return zstandard.ZstdCompressor(level=RAW_LEVEL).compress(values)

@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from functools import lru_cache
 
 import polars as pl
@@ -232,10 +232,13 @@ def _hour_offsets(stamps: pl.Series, zone: tzinfo) -> pl.Series:
     (rare) hours that hold a transition."""
     hours = stamps.dt.truncate("1h")
     offsets = HourlyOffsets(zone)
+    # `HourlyOffsets._enter_hour`'s test, inlined: the hour's first and last second
+    utcoffset, zero, last = zone.utcoffset, timedelta(0), timedelta(seconds=3599)
     whole: dict[datetime, int | None] = {}
     for hour in hours.unique().to_list():
-        offsets._enter_hour(hour)
-        whole[hour] = offsets.minutes if offsets.offset is not None else None
+        first = utcoffset(hour) or zero
+        whole[hour] = int(first.total_seconds() // 60) \
+            if first == (utcoffset(hour + last) or zero) else None
     minutes = hours.replace_strict(whole, default=None, return_dtype=pl.Int32)
     if minutes.null_count():
         mask = minutes.is_null()
