@@ -41,13 +41,13 @@ class KeyHashes:
         self.chats: OrderedDict[str, list[pl.Series]] = OrderedDict()
         self._last: tuple[pl.DataFrame, dict[str | None, pl.Series]] | None = None
 
-    def all_new(self, frame: pl.DataFrame) -> bool:
+    def all_new(self, frame: pl.DataFrame, held: int | None = None) -> bool:
         """Whether no key of `frame` (message_key, chat_id) repeats in it or is held
-        by the lake for its chat."""
+        by the lake for its chat (`held`: its `held_count`, if known already)."""
         keys = frame["message_key"]
         if keys.null_count() or keys.n_unique() < len(keys):
             return False
-        return self.held_count(frame) == 0
+        return (self.held_count(frame) if held is None else held) == 0
 
     def held_count(self, frame: pl.DataFrame) -> int | None:
         """How many rows of `frame` have a key the lake holds for their chat (None:
@@ -119,13 +119,14 @@ class KeyHashes:
 
 def _count_in(hashes: pl.Series, chunks: list[pl.Series]) -> int:
     """How many of `hashes` are in any of the sorted `chunks`."""
-    found = pl.Series([False] * len(hashes))
+    found: pl.Series | None = None
     for chunk in chunks:
         if chunk.is_empty() or hashes.is_empty():
             continue
         at = chunk.search_sorted(hashes, side="left").clip(upper_bound=len(chunk) - 1)
-        found = found | (chunk.gather(at) == hashes)
-    return int(found.sum())
+        hit = chunk.gather(at) == hashes
+        found = hit if found is None else found | hit
+    return 0 if found is None else int(found.sum())
 
 
 def _add_chunk(chunks: list[pl.Series], hashes: pl.Series) -> None:

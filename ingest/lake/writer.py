@@ -282,8 +282,8 @@ class LakeWriter:
         frame = frame_rows(batch.rows, batch_id, now, batch.frames)
         if self.key_hashes is None or self.key_hashes.manifest is not manifest:
             self.key_hashes = KeyHashes(manifest)
-        new_keys = self.key_hashes.all_new(frame)
-        held = self.key_hashes.held_count(frame)  # the chats' hashes are read once
+        held = self.key_hashes.held_count(frame)
+        new_keys = self.key_hashes.all_new(frame, held)
         parquet_bytes = self._write_parquet(parquet_path, frame)
         crash_point("parquet_written")
 
