@@ -4,6 +4,7 @@ with marks as without (the view only looks for copies of unmarked batches' keys)
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from ingest.demo.store import generate_store
 from ingest.lake.compact import compact_lake
 from ingest.lake.manifest import Manifest
 from ingest.lake.writer import LakeWriter, PendingBatch
+from ingest.schema import message_key
 from ingest.views import connect
 
 MESSAGES = ("select message_key, source, source_message_id, sender_id, text, batch_id "
@@ -181,3 +183,26 @@ def test_rebuilt_batches_lose_the_mark(tmp_path: Path) -> None:
 
     assert done["rebuilt"] and not any(marks(lake)[b] for b in done["rebuilt"])
     assert results(lake) == before
+
+
+def test_an_import_over_rows_the_lake_holds_marks_only_new_keys(tmp_path: Path) -> None:
+    """An import vouches for its keys (it keeps the rows whose keys the lake lacked):
+    over MCP rows of the same chat and an earlier, shorter export, the marks hold and
+    `messages` is what an unmarked lake gives."""
+    lake = tmp_path / "lake"
+    local = [datetime(2024, 3, 4, 9, i) for i in range(6)]
+    land(lake, [msg(f"hello {i}", key=message_key("c1", local[i], f"hello {i}", 0),
+                    sent_at=local[i].replace(tzinfo=UTC), sent_at_local=local[i],
+                    utc_offset_minutes=0, source="mcp")
+                for i in range(3)])
+    lines = [f"04/03/2024, 09:0{i} - Ana: hello {i}" for i in range(6)]
+    for name, count in (("short.txt", 4), ("long.txt", 6)):
+        (tmp_path / name).write_text("\n".join(lines[:count]) + "\n", encoding="utf-8")
+        walake("import", str(tmp_path / name), "--chat-id", "c1", "--lake", str(lake),
+               "--tz", "UTC", "--date-order", "dmy")
+
+    with connect(lake) as con:
+        texts = [t for (t,) in con.sql("select text from messages order by text").fetchall()]
+    assert texts == [f"hello {i}" for i in range(6)]
+    assert all(marks(lake).values())
+    assert results(lake) == results(unmarked_copy(lake, tmp_path))

@@ -82,6 +82,10 @@ class PendingBatch:
     # blocklist does not read them: the source has left forgotten rows out.
     raw_encoded: bytes = b""
     raw_encoded_records: int = 0
+    # The source checked that every key is new to the lake and unique in the batch
+    # (an import keeps only the rows whose keys the lake lacked when it started,
+    # numbered apart within the file): the writer need not look them up again.
+    keys_new: bool = False
 
     @property
     def row_count(self) -> int:
@@ -282,8 +286,11 @@ class LakeWriter:
         frame = frame_rows(batch.rows, batch_id, now, batch.frames)
         if self.key_hashes is None or self.key_hashes.manifest is not manifest:
             self.key_hashes = KeyHashes(manifest)
-        held = self.key_hashes.held_count(frame)
-        new_keys = self.key_hashes.all_new(frame, held)
+        if batch.keys_new:
+            held, new_keys = 0, True
+        else:
+            held = self.key_hashes.held_count(frame)
+            new_keys = self.key_hashes.all_new(frame, held)
         parquet_bytes = self._write_parquet(parquet_path, frame)
         crash_point("parquet_written")
 

@@ -327,6 +327,7 @@ def _batch_fast(
         raw=records,
         raw_encoded=encoded,
         raw_encoded_records=1 if encoded else 0,
+        keys_new=True,  # keys the lake lacked (_fresh_rows), apart by file ordinal
         moves=[CursorMove(SOURCE, chat, cursor)],
         chats={chat: (target.chat_name, is_group)},
         extra={"import": {"file": source.name, "sha256": sha,
