@@ -57,12 +57,10 @@ RAW_LEVEL = 1
 # raw block): with three, both helper threads stay busy while a batch is
 # committed (two were ~3% slower on the bench, for ~20 MB less peak memory)
 AHEAD = 3
-# TODO(#5): issue #5 asks for 3x whatstk end to end (~2.2 s for the bench's 1M
-# messages, whatstk ~6.6 s); on two free cores this lands in ~2.2-2.3 s, and with
-# one core taken by other work it is bound by its ~3.7 CPU-s (~1.7x): parse ~1.05,
-# raw JSON + zstd ~0.5, Parquet writing ~0.5 (zstd level 1 in the shared writer),
-# blake2b keys ~0.4 (a Python loop), key texts and lake columns ~0.4, new-keys
-# check ~0.23 (lake/new_keys.py).
+# NOTE: the bench's 1M messages land in ~1.95 s on two free cores (~3.1x whatstk)
+# for ~3.25 CPU-s, so with one core taken by other work the CPU bounds it (~1.9x):
+# parse ~1.05, raw JSON + zstd ~0.5, Parquet writing ~0.5 (zstd level 1 in the
+# shared writer), blake2b keys ~0.4 (a Python loop), key texts and columns ~0.4.
 Built = tuple[pl.DataFrame, list[dict] | bytes] | None
 
 
@@ -191,7 +189,7 @@ class _Landing:
                 fill()
                 if not ahead:
                     return
-                # TODO(#5): a direct chat's batches are built a few ahead only and
+                # NOTE: a direct chat's batches are built a few ahead only and
                 # committed after the parse, as only its end says it is no group
                 while self.group.is_group is None:
                     pull()
