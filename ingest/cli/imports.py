@@ -48,7 +48,8 @@ def non_empty(ctx: click.Context, param: click.Parameter,
               "without it is_from_me is unknown).")
 @click.option("--date-order", type=click.Choice(["dmy", "mdy", "ymd"]),
               help="Date order to apply when a file cannot tell (default dmy).")
-@click.option("--tz", "--timezone", "tz", help="Time zone the export was written in, e.g. Europe/Berlin "
+@click.option("--tz", "--timezone", "tz",
+              help="Time zone the export was written in, e.g. Europe/Berlin "
               "(default: this machine's zone).")
 @lake_option
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
