@@ -239,3 +239,55 @@ def test_same_file_into_another_chat_id_is_imported(tmp_path: Path) -> None:
     [outcome] = import_exports(tmp_path / "lake", [path],
                                ImportOptions(tz="UTC", chat_id="1203634@g.us"))
     assert outcome.summary.new == 6
+
+
+def _texts(lake: Path) -> list[tuple[str, str]]:
+    from ingest.views import connect
+
+    with connect(lake) as con:
+        return con.sql("select text, strftime(sent_at_local, '%Y-%m-%d') from messages "
+                       "order by 2, 1").fetchall()
+
+
+def test_a_default_day_month_order_the_next_export_contradicts_is_refused(tmp_path):
+    """3/5/25 alone could be either; 3/13/25 later shows month first. Landing the
+    second file would add the first file's messages again under other dates."""
+    head = ["3/5/25, 9:00 AM - Ana: one", "3/6/25, 9:10 AM - Bo: two"]
+    first, longer = tmp_path / "a" / "Ana.txt", tmp_path / "b" / "Ana.txt"
+    third = "3/13/25, 9:00 AM - Ana: three"
+    for path, lines in ((first, head), (longer, [*head, third])):
+        path.parent.mkdir()
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    lake = tmp_path / "lake"
+    options = ImportOptions(tz="UTC")
+    [done] = import_exports(lake, [first], options)
+    assert done.summary.new == 2 and _texts(lake)[0] == ("one", "2025-05-03")
+
+    [refused] = import_exports(lake, [longer], options)
+    assert "--date-order mdy" in str(refused.error)
+    assert "a default then" in str(refused.error)
+    assert len(_texts(lake)) == 2  # unchanged
+    [hinted] = import_exports(lake, [longer], ImportOptions(tz="UTC", date_order="dmy"))
+    assert hinted.error is not None  # a hint is no reading of the file either
+
+    result = CliRunner().invoke(ingest.cli.cli, ["forget", "--chat", "export:ana",
+                                                 "--allow-again", "--lake", str(lake)])
+    assert result.exit_code == 0, result.output
+    again = import_exports(lake, [first, longer],
+                           ImportOptions(tz="UTC", date_order="mdy"))
+    assert [o.error for o in again] == [None, None]
+    assert _texts(lake) == [("one", "2025-03-05"), ("two", "2025-03-06"),
+                            ("three", "2025-03-13")]
+
+
+def test_exports_that_each_show_their_day_month_order_may_differ(tmp_path):
+    """Two members' phones set to different locales: both read right, one message."""
+    uk, us = tmp_path / "uk" / "Ana.txt", tmp_path / "us" / "Ana.txt"
+    for path, line in ((uk, "13/03/2025, 09:00 - Ana: one"),
+                       (us, "3/13/25, 9:00 AM - Ana: one")):
+        path.parent.mkdir()
+        path.write_text(line + "\n", encoding="utf-8")
+    lake = tmp_path / "lake"
+    outcomes = import_exports(lake, [uk, us], ImportOptions(tz="UTC"))
+    assert [o.error for o in outcomes] == [None, None]
+    assert [o.summary.new for o in outcomes] == [1, 0]

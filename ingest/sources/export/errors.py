@@ -185,6 +185,26 @@ class ArchiveTooLarge(ExportError):
         )
 
 
+class DateOrderConflict(ExportError):
+    """An export of a chat read in another date order than an earlier import of it,
+    where one of the two orders was a default or a hint, not read from the file: the
+    same messages would land again under other dates."""
+
+    def __init__(self, name: str, order: str, reason: str, chat_id: str,
+                 earlier: str, earlier_order: str, earlier_decided: bool) -> None:
+        how = "read from that file" if earlier_decided else "a default then"
+        super().__init__(
+            name,
+            f"its dates read as {order} ({reason}), but chat {chat_id} was imported "
+            f"before from {earlier} as {earlier_order} ({how}), and one day-month "
+            "order is wrong: importing would add its messages again under other "
+            f"dates. If this file is read right, remove the earlier import's rows "
+            f"(walake forget --chat {chat_id} --allow-again) and import both files "
+            f"again with --date-order {order}; if the earlier one is, pass "
+            f"--date-order {earlier_order}.",
+        )
+
+
 class ZoneUnknown(IngestError):
     def __init__(self, zone: str) -> None:
         self.zone = zone

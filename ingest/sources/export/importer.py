@@ -14,14 +14,20 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ingest.lake.manifest import Manifest
 from ingest.lake.writer import LakeWriter
 from ingest.sources.export.archive import (
     ArchiveLimits,
+    ExportFile,
     ExportSource,
     find_exports,
     open_exports,
 )
-from ingest.sources.export.errors import ArchiveAmbiguous, ExportError
+from ingest.sources.export.errors import (
+    ArchiveAmbiguous,
+    DateOrderConflict,
+    ExportError,
+)
 from ingest.sources.export.fast import FastParsed, FastStart, start_fast
 from ingest.sources.export.land import (
     ChatTarget,
@@ -34,6 +40,7 @@ from ingest.sources.export.zones import resolve_zone
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]
+DAY_MONTH = ("dmy", "mdy")  # the orders a header like 3/5/25 leaves open
 
 
 @dataclass(frozen=True)
@@ -138,6 +145,33 @@ def _warn_loose_texts(
             )
 
 
+def date_order_conflict(
+    manifest: Manifest, parsed: ParsedExport | FastStart, source: ExportFile,
+    chat_id: str,
+) -> DateOrderConflict | None:
+    """The conflict with an earlier import of the chat read in the other day-month
+    order, where either order was not read from its file (a default or a hint).
+
+    Two files that each show their order can differ (phones set to different
+    locales) and both be right; a default can be wrong, and its rows would then
+    land again under other dates.
+    """
+    order = parsed.order
+    if order.order not in DAY_MONTH:
+        return None
+    for sha, record in manifest.data.get("imports", {}).items():
+        earlier = record.get("date_order")
+        if sha == source.sha256 or record.get("chat_id") != chat_id:
+            continue
+        if earlier not in DAY_MONTH or earlier == order.order:
+            continue
+        decided = bool(record.get("order_decided", True))  # older records: unknown
+        if not (order.decided and decided):
+            return DateOrderConflict(source.name, order.order, order.reason, chat_id,
+                                     record.get("file", "?"), earlier, decided)
+    return None
+
+
 def _attachments(parsed: ParsedExport | FastParsed) -> set[str]:
     if isinstance(parsed, FastParsed):
         return set(parsed.frame["attachment"].drop_nulls().to_list())
@@ -166,6 +200,11 @@ def _import_one(
              parsed.order.order, parsed.order.reason)
     name = options.chat or source.chat_name
     target = ChatTarget(chat_id_for(name, options.chat_id), name, options.me, zone)
+    conflict = date_order_conflict(writer.manifest, parsed, source, target.chat_id)
+    if conflict is not None:
+        if isinstance(parsed, FastStart):
+            parsed.finish()  # its parse thread ends before the file is refused
+        raise conflict
 
     def progress(done: int, total: int) -> None:
         if on_progress:

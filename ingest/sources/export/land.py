@@ -220,6 +220,7 @@ def _import_record(
         "new": summary.new,
         "dialect": parsed.dialect.describe(parsed.order.order),
         "date_order": parsed.order.order,
+        "order_decided": parsed.order.decided,  # read from the file, not a default
         "imported_at": datetime.now(UTC).isoformat(),
         "complete": True,
         "rebuild": rebuild_record(parsed, source, target, summary.is_group),
