@@ -15,18 +15,23 @@ import polars as pl
 
 from ingest.schema import (
     KEY_SEPARATOR,
-    MESSAGE_SCHEMA,
     SOURCE_COLUMNS,
+    SOURCE_SCHEMA,
     key_texts,
     local_second,
 )
 
-TYPED = {name: MESSAGE_SCHEMA[name] for name in SOURCE_COLUMNS}
-PAGE_SCHEMA: dict[str, pl.DataType] = {**TYPED, "second": pl.String()}
+PAGE_SCHEMA: dict[str, pl.DataType] = {**SOURCE_SCHEMA, "second": pl.String()}
 
 
 def empty_page() -> pl.DataFrame:
     return pl.DataFrame(schema=PAGE_SCHEMA)
+
+
+def source_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
+    """The source columns of row dicts, typed (a missing field is null)."""
+    columns = {name: [row.get(name) for row in rows] for name in SOURCE_COLUMNS}
+    return pl.DataFrame(columns, schema=SOURCE_SCHEMA, strict=False)
 
 
 def page_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
@@ -34,11 +39,8 @@ def page_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
     `_second` takes it from `sent_at_local`."""
     if not rows:
         return empty_page()
-    columns = {name: [row.get(name) for row in rows] for name in SOURCE_COLUMNS}
-    columns["second"] = [
-        row.get("_second") or local_second(row["sent_at_local"]) for row in rows
-    ]
-    return pl.DataFrame(columns, schema=PAGE_SCHEMA, strict=False)
+    seconds = [row.get("_second") or local_second(row["sent_at_local"]) for row in rows]
+    return source_frame(rows).with_columns(pl.Series("second", seconds, pl.String()))
 
 
 def page_rows(frame: pl.DataFrame) -> list[dict[str, Any]]:

@@ -42,6 +42,7 @@ MESSAGE_SCHEMA: dict[str, pl.DataType] = {
 
 # Columns a source fills in; the lake adds message_key, batch_id and ingested_at.
 SOURCE_COLUMNS = [c for c in MESSAGE_SCHEMA if c not in ("batch_id", "ingested_at")]
+SOURCE_SCHEMA = {name: MESSAGE_SCHEMA[name] for name in SOURCE_COLUMNS}
 
 KEY_SEPARATOR = "\x1f"
 

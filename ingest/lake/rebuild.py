@@ -44,8 +44,8 @@ from ingest.lake.rewrite import (
     read_raw_lines,
     write_frame,
 )
-from ingest.lake.writer import SOURCE_SCHEMA, LakeWriter, frame_rows
-from ingest.schema import OrdinalCounter, local_second, row_second
+from ingest.lake.writer import LakeWriter, frame_rows
+from ingest.schema import SOURCE_SCHEMA, OrdinalCounter, local_second, row_second
 from ingest.sources.decode import (
     Chat,
     decode_json_messages,

@@ -25,6 +25,7 @@ import polars as pl
 import zstandard
 
 from ingest.errors import LakeLocked
+from ingest.frames import source_frame
 from ingest.lake.crash import crash_point
 from ingest.lake.files import (
     TEMP_PREFIX,
@@ -35,9 +36,7 @@ from ingest.lake.files import (
 )
 from ingest.lake.manifest import DATA_LAYERS, Manifest
 from ingest.lake.new_keys import KeyHashes
-from ingest.schema import MESSAGE_SCHEMA, SOURCE_COLUMNS
-
-SOURCE_SCHEMA = {name: MESSAGE_SCHEMA[name] for name in SOURCE_COLUMNS}
+from ingest.schema import MESSAGE_SCHEMA, SOURCE_COLUMNS, SOURCE_SCHEMA
 
 log = logging.getLogger(__name__)
 
@@ -168,8 +167,7 @@ def frame_rows(
     """The typed rows of a batch: dict rows first, then ready frames, in order."""
     parts = []
     if rows:
-        columns = {name: [row.get(name) for row in rows] for name in SOURCE_COLUMNS}
-        parts.append(pl.DataFrame(columns, schema=SOURCE_SCHEMA, strict=False))
+        parts.append(source_frame(rows))
     parts.extend(f.select(SOURCE_COLUMNS).cast(SOURCE_SCHEMA) for f in frames)
     if not parts:
         parts.append(pl.DataFrame(schema=SOURCE_SCHEMA))

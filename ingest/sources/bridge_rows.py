@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from ingest.frames import TYPED
+from ingest.schema import SOURCE_SCHEMA
 from ingest.sources.decode import Chat, localize
 
 # NOTE: the blobs (media_key and the two file hashes) are left out of the raw layer:
@@ -136,7 +136,7 @@ def _typed_rows(
         pl.lit(None, pl.Boolean).alias("is_deleted"),
         pl.lit(None, pl.Boolean).alias("is_edited"),
         pl.col("second"),
-    ).cast(TYPED)
+    ).cast(SOURCE_SCHEMA)
 
 
 def _offsets_from_zone(frame: pl.DataFrame, tz: ZoneInfo) -> pl.DataFrame:

@@ -7,15 +7,12 @@ the client works whatever SDK generation produced the objects.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
-
-from mcp import Client, StdioServerParameters
-from mcp.client.stdio import stdio_client
-from mcp.shared.exceptions import MCPError
 
 from ingest.errors import (
     ServerTooNew,
@@ -111,6 +108,9 @@ class McpConnection:
         self._requests: asyncio.Queue = asyncio.Queue()
         self.generation = 0
         self.server_info: Any = None
+        # The SDK loads with the first connection, not with every walake command,
+        # and before a run starts (not inside its first call, which is timed)
+        importlib.import_module("mcp.client.stdio")
 
     async def start(self) -> None:
         """Start the server under its owner task; raises if it cannot start."""
@@ -155,6 +155,9 @@ class McpConnection:
             await self._shut()
 
     async def _open(self) -> None:
+        from mcp import Client, StdioServerParameters
+        from mcp.client.stdio import stdio_client
+
         params = StdioServerParameters(
             command=self.command.command,
             args=list(self.command.args),
@@ -218,6 +221,8 @@ class McpConnection:
         return ToolResult(texts, structured)
 
     async def _guard(self, what: str, pending: Any) -> Any:
+        from mcp.shared.exceptions import MCPError
+
         try:
             return await pending
         except MCPError as exc:
